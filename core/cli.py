@@ -1,0 +1,64 @@
+"""The ``toolfeedback`` command line: a thin shell over the plugin manager.
+
+Verbs come from the ``register_commands`` hook, so plugins add verbs exactly like the
+built-in ones do. User errors print ``error: <message>`` and exit 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import ToolfeedbackError
+
+DESCRIPTION = """\
+toolfeedback: build verifiable tool-use environments, roll models out in them,
+score them with the tools' own feedback, and train with RL (GRPO, REINFORCE++, DPO).
+
+Every verb below is a plugin (see `toolfeedback plugins`). Plugins can be blocked
+with TOOLFEEDBACK_BLOCK_PLUGINS=name,name.
+"""
+
+
+def build_parser(pm) -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per registered command."""
+    from .registry import Catalog
+
+    parser = argparse.ArgumentParser(prog="toolfeedback", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"toolfeedback {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in Catalog(pm).items("commands"):
+        sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
+                            or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(sp)
+        sp.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    from .manager import create_plugin_manager
+
+    try:
+        pm = create_plugin_manager()
+        parser = build_parser(pm)
+        args = parser.parse_args(argv)
+        command = getattr(args, "_command", None)
+        if command is None:
+            parser.print_help()
+            return 0
+        return int(command.run(args, pm) or 0)
+    except ToolfeedbackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `toolfeedback ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

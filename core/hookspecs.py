@@ -1,0 +1,148 @@
+"""Every extension point of toolfeedback, one spec each.
+
+Catalog hooks are named ``register_<things>(register)``. They are called once, when a
+:class:`~toolfeedback.registry.Catalog` is first asked for that category; an
+implementation calls ``register(impl)`` once per object it provides. ``impl.name`` is the
+name users select it by; a second object with the same name in one category is an error
+naming both providers. Return values are ignored.
+
+Lifecycle hooks are named ``before_/after_/on_<event>``; they are observers: every
+implementation is called, return values are ignored, and an exception propagates (a
+plugin that must not stop a run should catch its own errors).
+
+Hooks are always called with keyword arguments. Do not give an implementation's
+parameters defaults: pluggy does not pass them.
+"""
+
+from __future__ import annotations
+
+from .markers import hookspec
+
+# --------------------------------------------------------------------------- catalogs
+
+
+@hookspec
+def register_sources(register):
+    """Register question/environment sources (protocol :class:`~toolfeedback.protocols.Source`).
+
+    A source yields scenarios (``procedural``, ``jsonl``) or ready environments (``ftrl``)
+    for ``toolfeedback build``. Example: ``register(ProceduralSource())``.
+    """
+
+
+@hookspec
+def register_stages(register):
+    """Register environment-construction stages (protocol :class:`~toolfeedback.protocols.Stage`).
+
+    Each stage object has ``stage`` (one of ``decompose``, ``document``, ``integrate``,
+    ``scale``, ``deploy``, ``verify``) and ``name``; names are unique per stage, so
+    ``procedural`` and ``llm`` can each provide all of them. The pipeline composes one
+    implementation per stage, chosen by name.
+    """
+
+
+@hookspec
+def register_rewards(register):
+    """Register reward components (protocol :class:`~toolfeedback.protocols.Reward`).
+
+    A reward scores one assistant response at one step from what the tools returned:
+    ``solve_f1``, ``solve_precision``, ``solve_rate``, ``solve_pr``, ``format``.
+    """
+
+
+@hookspec
+def register_algorithms(register):
+    """Register RL / preference algorithms (protocol :class:`~toolfeedback.protocols.Algorithm`).
+
+    Examples: ``grpo``, ``reinforce_pp``, ``dpo``. An algorithm turns step samples and a
+    reward into a trained checkpoint, normally by driving a TRL trainer.
+    """
+
+
+@hookspec
+def register_modes(register):
+    """Register inference modes (protocol :class:`~toolfeedback.protocols.Mode`).
+
+    A mode decides how the prompt is rendered (e.g. ``enable_thinking``) and how the
+    reasoning is separated from the answer before tool calls are parsed: ``think``,
+    ``no-think``.
+    """
+
+
+@hookspec
+def register_backends(register):
+    """Register generation backends (protocol :class:`~toolfeedback.protocols.Backend`).
+
+    A backend turns a batch of chats (messages + tools) into completions: ``hf``
+    (transformers), contrib ``openai`` and ``vllm``.
+    """
+
+
+@hookspec
+def register_tool_formats(register):
+    """Register tool-call formats (protocol :class:`~toolfeedback.protocols.ToolFormat`).
+
+    A format parses a model's raw text into content and tool calls and renders calls back:
+    ``hermes`` (Qwen ``<tool_call>``), ``llama3``, ``openai``.
+    """
+
+
+@hookspec
+def register_adapters(register):
+    """Register model adapters (protocol :class:`~toolfeedback.protocols.Adapter`).
+
+    An adapter decides which parameters train: ``full``, ``lora`` (peft).
+    """
+
+
+@hookspec
+def register_evaluators(register):
+    """Register evaluators (protocol :class:`~toolfeedback.protocols.Evaluator`).
+
+    An evaluator scores a model or a trajectory file: ``solve`` (Solve-P/R/F1), benchmark
+    adapters (``bfcl``, ``toolhop``, ``taubench``, ``rotbench``), ``lm_eval``.
+    """
+
+
+@hookspec
+def register_commands(register):
+    """Register CLI verbs (protocol :class:`~toolfeedback.protocols.Command`).
+
+    Each command has ``name``, ``help``, ``add_arguments(parser)`` and
+    ``run(args, pm) -> int``; it becomes ``toolfeedback <name>``.
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def on_environment_built(environment):
+    """Called after an environment passed verification, before it is written.
+
+    ``environment`` is the :class:`~toolfeedback.types.Environment`. Observers only.
+    """
+
+
+@hookspec
+def on_environment_rejected(scenario_id, stage, reason):
+    """Called when an environment is rejected by a stage or by verification.
+
+    ``scenario_id`` names the scenario, ``stage`` the stage that rejected it, ``reason``
+    is a one-line explanation. The environment is never written.
+    """
+
+
+@hookspec
+def on_trajectory_end(trajectory):
+    """Called when a rollout episode ends, before its trajectory is written.
+
+    ``trajectory`` is the :class:`~toolfeedback.types.Trajectory`. Observers only.
+    """
+
+
+@hookspec
+def on_train_log(step, logs):
+    """Called on every training log event with the global ``step`` and a ``logs`` dict
+    (loss, reward, kl, learning rate, ...). Observers only: wire loggers here.
+    """

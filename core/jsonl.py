@@ -1,0 +1,174 @@
+"""Streaming JSONL reading and writing with errors that name file, line and field.
+
+Readers never hold a whole file in memory. ``on_error="stop"`` raises
+:class:`~toolfeedback.errors.InputError` at the first bad line; ``"skip"`` counts bad
+lines (``reader.skipped``, ``reader.errors``) and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from .errors import InputError
+
+T = TypeVar("T")
+ON_ERROR = ("stop", "skip")
+
+
+class JsonlReader(Generic[T]):
+    """Iterate ``(line_number, value)`` of a JSONL file, parsed by ``parse(obj)``.
+
+    ``parse`` may raise ``ValueError``/``KeyError``/``TypeError``; a message that starts
+    with ``$`` is taken as the field path. Blank lines are ignored.
+    """
+
+    def __init__(self, path: str | os.PathLike, parse: Callable[[Any], T] | None = None,
+                 *, on_error: str = "stop", max_errors_kept: int = 100):
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
+        self.path = str(path)
+        self.parse = parse or (lambda obj: obj)
+        self.on_error = on_error
+        self.skipped = 0
+        self.errors: list[InputError] = []
+        self._max_kept = max_errors_kept
+
+    def __iter__(self) -> Iterator[tuple[int, T]]:
+        try:
+            handle = open(self.path, encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError("no such file", path=self.path) from None
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror}", path=self.path) from None
+        with handle:
+            lineno = 0
+            while True:
+                try:
+                    line = handle.readline()
+                except UnicodeDecodeError as exc:
+                    lineno += 1
+                    self._fail(InputError(f"not UTF-8 text ({exc.reason})", path=self.path, line=lineno))
+                    continue
+                if not line:
+                    return
+                lineno += 1
+                if not line.strip():
+                    continue
+                try:
+                    value = self.parse(self._decode(line, lineno))
+                except InputError as exc:
+                    self._fail(exc)
+                    continue
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    self._fail(self._located(exc, lineno))
+                    continue
+                yield lineno, value
+
+    def _decode(self, line: str, lineno: int) -> Any:
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}",
+                             path=self.path, line=lineno) from None
+
+    def _located(self, exc: BaseException, lineno: int) -> InputError:
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        if isinstance(exc, KeyError):
+            return InputError("missing", path=self.path, line=lineno, field=f"$.{text}")
+        if text.startswith("$"):
+            field, _, msg = text.partition(": ")
+            return InputError(msg or "invalid", path=self.path, line=lineno, field=field)
+        return InputError(text, path=self.path, line=lineno)
+
+    def _fail(self, error: InputError) -> None:
+        if self.on_error == "stop":
+            raise error
+        self.skipped += 1
+        if len(self.errors) < self._max_kept:
+            self.errors.append(error)
+
+
+def read_jsonl(path: str | os.PathLike, parse: Callable[[Any], T] | None = None, *,
+               on_error: str = "stop") -> Iterator[T]:
+    """Yield parsed values of a JSONL file (see :class:`JsonlReader`)."""
+    for _, value in JsonlReader(path, parse, on_error=on_error):
+        yield value
+
+
+def dumps(obj: Any) -> str:
+    """One JSONL line (no newline): compact separators, UTF-8 kept as is."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+class JsonlWriter:
+    """Append JSON lines, flushed per record, so a crash never leaves a half line behind
+    unnoticed: :func:`repair_tail` trims a torn last line before appending again.
+
+    ``mode="w"`` truncates, ``mode="a"`` appends (resume).
+    """
+
+    def __init__(self, path: str | os.PathLike, mode: str = "w", *, fsync_every: int = 0):
+        if mode not in ("w", "a"):
+            raise ValueError("mode must be 'w' or 'a'")
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "a":
+            repair_tail(self.path)
+        self._handle = open(self.path, mode, encoding="utf-8")
+        self._fsync_every = fsync_every
+        self.count = 0
+
+    def write(self, obj: Any) -> None:
+        """Write one record as one line and flush it."""
+        self._handle.write(dumps(obj) + "\n")
+        self._handle.flush()
+        self.count += 1
+        if self._fsync_every and self.count % self._fsync_every == 0:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Flush to disk and close."""
+        if not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def repair_tail(path: str | os.PathLike) -> int:
+    """Drop a torn (unterminated) last line left by a killed writer; return bytes removed."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline in chunks.
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            handle.seek(pos)
+            chunk = handle.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                keep = pos + idx + 1
+                break
+        else:
+            keep = 0
+        handle.truncate(keep)
+        return size - keep

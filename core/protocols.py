@@ -1,0 +1,130 @@
+"""The small interfaces that registered implementations satisfy.
+
+Every registered object has a ``name`` (how users select it). These are
+:class:`typing.Protocol` classes: implement the attributes and methods, no subclassing
+needed. Each docstring shows a minimal example.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Command(Protocol):
+    """A CLI verb: ``toolfeedback <name> ...``.
+
+    Example::
+
+        class Hello:
+            name = "hello"
+            help = "say hello"
+            def add_arguments(self, parser): parser.add_argument("--who", default="world")
+            def run(self, args, pm): print("hello", args.who); return 0
+    """
+
+    name: str
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add this verb's flags to its sub-parser."""
+
+    def run(self, args: argparse.Namespace, pm: Any) -> int:
+        """Do the work; return the exit status. Raise ToolfeedbackError for user errors."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Yields scenarios (to be built) or ready environments for ``toolfeedback build``.
+
+    Example: ``class Mine: name = "mine"; def scenarios(self, config): yield Scenario(...)``.
+    """
+
+    name: str
+
+    def scenarios(self, config: Any) -> Iterator[Any]:
+        """Yield :class:`~toolfeedback.types.Scenario` (or ``Environment``) objects lazily."""
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """One environment-construction stage (``stage`` is decompose, document, integrate,
+    scale, deploy or verify) under a ``name`` such as ``procedural`` or ``llm``.
+    """
+
+    name: str
+    stage: str
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """Scores one assistant response at one step from what the tools returned.
+
+    Example: ``class Hits: name = "hits"; def score(self, outcome): return float(outcome.hits)``.
+    """
+
+    name: str
+
+    def score(self, outcome: Any) -> float:
+        """The reward of one step outcome (see :mod:`toolfeedback.env`)."""
+
+
+@runtime_checkable
+class ToolFormat(Protocol):
+    """Parses raw model text into content and tool calls, and renders calls back."""
+
+    name: str
+
+    def parse(self, text: str) -> Any:
+        """Split ``text`` into content and parsed :class:`~toolfeedback.types.ToolCall` objects."""
+
+
+@runtime_checkable
+class Mode(Protocol):
+    """An inference mode (``think`` / ``no-think``): prompt rendering and reasoning split."""
+
+    name: str
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A generation backend: batches of chats in, completions out."""
+
+    name: str
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """An RL or preference algorithm that trains a model on step samples."""
+
+    name: str
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """Decides which parameters train (``full``, ``lora``)."""
+
+    name: str
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores a model or a trajectory file and returns a report dict."""
+
+    name: str
+
+
+PROTOCOLS: dict[str, type] = {
+    "sources": Source, "stages": Stage, "rewards": Reward, "algorithms": Algorithm,
+    "modes": Mode, "backends": Backend, "tool_formats": ToolFormat, "adapters": Adapter,
+    "evaluators": Evaluator, "commands": Command,
+}
+
+
+def iter_protocol_violations(catalog: Any) -> Iterable[str]:
+    """Lines naming registered objects that do not satisfy their category's protocol."""
+    for category, proto in PROTOCOLS.items():
+        for name, impl in catalog.items(category):
+            if not isinstance(impl, proto):
+                yield f"{category}: {name!r} ({type(impl).__name__}) does not satisfy {proto.__name__}"
