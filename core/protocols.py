@@ -89,9 +89,19 @@ class Mode(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """A generation backend: batches of chats in, completions out."""
+    """A generation backend (``hf``, ``openai``, ``vllm``): a factory of generators.
+
+    Example::
+
+        class Echo:
+            name = "echo"
+            def load(self, model, **options): return EchoGenerator(model)
+    """
 
     name: str
+
+    def load(self, model: str, **options: Any) -> Any:
+        """Return a :class:`~toolfeedback.generation.Generator` for ``model``."""
 
 
 @runtime_checkable
