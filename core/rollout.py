@@ -252,6 +252,11 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     own_gen = generator is None
     if own_gen:
         generator = catalog.get("backends", config.backend).load(config.model, **config.backend_options)
+    if mode.name == "think" and getattr(generator, "supports_thinking", True) is False:
+        if own_gen:
+            generator.close()
+        raise ConfigError(f"model {config.model!r}: its chat template has no enable_thinking "
+                          f"switch; use --mode think-prompted")
     own_exec = executor is None
     if own_exec:
         executor = _default_executor(config)
@@ -261,6 +266,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     engine = RolloutEngine(generator, mode=mode, tool_format=fmt, reward=reward, executor=executor,
                            params=params, batch_size=config.batch_size, max_turns=config.max_turns,
                            pm=pm, mode_name=config.mode)
+    already = len(outputs.done)
     bar = _progress(total, config.progress)
     started, episodes, sums = time.perf_counter(), 0, {"solve_p": 0.0, "solve_r": 0.0, "solve_f1": 0.0}
     try:
@@ -283,7 +289,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
         if own_gen:
             generator.close()
     elapsed = time.perf_counter() - started
-    return {"episodes": episodes, "already_done": len(outputs.done), "skipped_lines": reader.skipped,
+    return {"episodes": episodes, "already_done": already, "skipped_lines": reader.skipped,
             "errors": [str(e) for e in reader.errors], "tokens": engine.tokens, "seconds": elapsed,
             "episodes_per_s": episodes / elapsed if elapsed else 0.0,
             "tokens_per_s": engine.tokens / elapsed if elapsed else 0.0,

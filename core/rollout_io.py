@@ -131,15 +131,17 @@ def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
               limit: int | None = None, on_error: str = "stop"
               ) -> tuple[Iterator[tuple[Environment, int]], JsonlReader, int]:
     """``(episodes to run, reader, total)``: every (environment, sample) of ``path`` not in
-    ``done``. The file is validated up front, so a bad line stops the run before any model
-    is loaded (``on_error="stop"``) or is counted and skipped. Duplicate ids are an error."""
+    ``done``. A first pass validates the whole file, so a bad line stops the run before any
+    model is loaded (``on_error="stop"``) or is counted and skipped; duplicate ids are an
+    error. The episodes are then streamed in a second pass (the file is never held whole)."""
     from .ftrl import from_record
 
     reader = JsonlReader(path, from_record, on_error=on_error)
-    envs: list[Environment] = []
+    keep: set[int] = set()
     seen: dict[str, int] = {}
+    total = 0
     for lineno, env in reader:
-        if limit is not None and len(envs) >= limit:
+        if limit is not None and len(keep) >= limit:
             break
         if env.id in seen:
             error = InputError(f"duplicate environment id {env.id!r} (first on line {seen[env.id]})",
@@ -150,6 +152,14 @@ def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
             reader.errors.append(error)
             continue
         seen[env.id] = lineno
-        envs.append(env)
-    todo = [(env, k) for env in envs for k in range(n_samples) if (env.id, k) not in done]
-    return iter(todo), reader, len(todo)
+        keep.add(lineno)
+        total += sum(1 for k in range(n_samples) if (env.id, k) not in done)
+
+    def episodes() -> Iterator[tuple[Environment, int]]:
+        for lineno, env in JsonlReader(path, from_record, on_error="skip"):
+            if lineno in keep:
+                for k in range(n_samples):
+                    if (env.id, k) not in done:
+                        yield env, k
+
+    return episodes(), reader, total

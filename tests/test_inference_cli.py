@@ -56,3 +56,19 @@ def test_unknown_mode_lists_known(tmp_path, capsys):
     assert main(["rollout", "--model", "m", "--envs", str(envs), "--out", str(tmp_path / "t"),
                  "--mode", "dream"]) == 2
     assert "no-think" in capsys.readouterr().err
+
+
+def test_think_mode_needs_a_thinking_template(tmp_path, tiny_model, capsys):
+    import shutil
+
+    model = tmp_path / "nothink"
+    shutil.copytree(tiny_model, model)
+    template = (model / "chat_template.jinja").read_text()
+    (model / "chat_template.jinja").write_text(template.replace("enable_thinking", "thinking_flag"))
+    envs = tmp_path / "envs.jsonl"
+    write_envs(envs, ("Avalonia",))
+    args = ["rollout", "--model", str(model), "--envs", str(envs), "--out", str(tmp_path / "t.jsonl"),
+            "--max-new-tokens", "4", "--max-turns", "1", "--quiet"]
+    assert main(args + ["--mode", "think"]) == 2
+    assert "use --mode think-prompted" in capsys.readouterr().err
+    assert main(args + ["--mode", "think-prompted"]) == 0

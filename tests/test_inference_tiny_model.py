@@ -60,3 +60,13 @@ def test_cli_builds_a_model(tmp_path, capsys):
     assert (tmp_path / "m" / "model.safetensors").exists()
     assert (tmp_path / "m" / "chat_template.jinja").exists() or \
         "chat_template" in (tmp_path / "m" / "tokenizer_config.json").read_text()
+
+
+def test_lm_eval_loads_it_like_a_hub_model(tiny_model):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=tiny_model, device="cpu", batch_size=2)
+    ((logprob, greedy),) = lm.loglikelihood([Instance(
+        request_type="loglikelihood", doc={}, arguments=("The capital is", " Brindle"), idx=0)])
+    assert logprob < 0 and isinstance(greedy, bool)
