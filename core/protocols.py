@@ -82,9 +82,32 @@ class ToolFormat(Protocol):
 
 @runtime_checkable
 class Mode(Protocol):
-    """An inference mode (``think`` / ``no-think``): prompt rendering and reasoning split."""
+    """An inference mode (``think`` / ``no-think``): prompt rendering and reasoning split.
+
+    Example (see :mod:`toolfeedback.plugins.modes`)::
+
+        class Terse:
+            name = "terse"; default_max_new_tokens = 256
+            def template_kwargs(self): return {"enable_thinking": False}
+            def prepare_messages(self, messages): return messages
+            def split(self, text, reasoning=None): return None, text
+            def history_message(self, message, reasoning): return message
+    """
 
     name: str
+    default_max_new_tokens: int
+
+    def template_kwargs(self) -> dict:
+        """Chat-template keyword arguments for every turn (e.g. ``enable_thinking``)."""
+
+    def prepare_messages(self, messages: list) -> list:
+        """The messages as sent to the model (e.g. an added instruction); never mutates."""
+
+    def split(self, text: str, reasoning: str | None = None) -> tuple:
+        """``(reasoning or None, content)``; tool calls are parsed from the content only."""
+
+    def history_message(self, message: dict, reasoning: str | None) -> dict:
+        """The assistant message as kept in the chat for later turns."""
 
 
 @runtime_checkable

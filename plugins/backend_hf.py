@@ -89,10 +89,16 @@ class HFGenerator:
             raise ToolfeedbackError("n > 1 samples need temperature > 0 (greedy decoding "
                                     "would repeat one answer)")
         prompts = [self.render(r) for r in requests]
-        out: list[list[Completion]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            out += self._generate_batch(prompts[start:start + self.batch_size], params)
-        return out
+        if len(prompts) <= self.batch_size:
+            return self._generate_batch(prompts, params)
+        # Several micro-batches: group prompts of similar length to waste less on padding.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: list[list[Completion] | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for i, result in zip(chunk, self._generate_batch([prompts[i] for i in chunk], params)):
+                out[i] = result
+        return out  # type: ignore[return-value]
 
     def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         import torch

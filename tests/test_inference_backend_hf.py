@@ -33,6 +33,16 @@ def test_batched_equals_one_by_one(gen):
     assert batched[0][0].prompt_tokens < batched[3][0].prompt_tokens
 
 
+def test_micro_batches_keep_request_order(tiny_model, gen):
+    small = HFBackend().load(tiny_model, device="cpu", batch_size=2)
+    params = SamplingParams(max_new_tokens=6)
+    reqs = list(reversed(requests(5)))
+    assert [c[0].text for c in small.generate(reqs, params)] == \
+        [c[0].text for c in gen.generate(reqs, params)]
+    assert [c[0].prompt_tokens for c in small.generate(reqs, params)] == \
+        sorted((c[0].prompt_tokens for c in gen.generate(reqs, params)), reverse=True)
+
+
 def test_n_samples_and_seed(gen):
     params = SamplingParams(max_new_tokens=6, temperature=1.0, n=3, seed=7)
     out = gen.generate(requests(2), params)

@@ -44,3 +44,11 @@ def test_prompted_think_adds_instruction_without_mutating():
     out = mode.prepare_messages(msgs)
     assert out[0]["content"] == f"S\n\n{PROMPTED_INSTRUCTION}" and msgs[0]["content"] == "S"
     assert mode.prepare_messages(msgs[1:])[0] == {"role": "system", "content": PROMPTED_INSTRUCTION}
+
+
+def test_modes_satisfy_the_protocol():
+    from toolfeedback.protocols import Mode, iter_protocol_violations
+
+    cat = modes()
+    assert all(isinstance(m, Mode) for _, m in cat.items("modes"))
+    assert not [v for v in iter_protocol_violations(cat) if v.startswith(("modes", "backends"))]
