@@ -117,6 +117,7 @@ class RolloutEngine:
         self.mode_name = mode_name
         self.pool = ThreadPoolExecutor(max_workers=max(1, tool_threads))
         self.tokens = 0
+        self.calls = 0
 
     def run(self, todo: Iterator[tuple[Environment, int]]) -> Iterator[tuple[Trajectory, list[Environment]]]:
         """Yield ``(trajectory, step_samples)`` as episodes end (not in input order)."""
@@ -143,9 +144,11 @@ class RolloutEngine:
                                 tuple(t.to_openai() for t in ep.env.tools), template_kwargs)
                     for ep in active]
         params = self.params
-        if params.seed is not None:  # vary the seed per turn so turns do not repeat draws
-            params = params.__class__(**{**_params_dict(params),
-                                         "seed": params.seed + len(active[0].steps)})
+        if params.seed is not None:
+            # A new seed per generate call: reseeding every call with one value would make
+            # samples of one environment that land in different calls draw the same tokens.
+            params = params.__class__(**{**_params_dict(params), "seed": params.seed + self.calls})
+        self.calls += 1
         completions = self.generator.generate(requests, params)
         self.tokens += sum(c[0].completion_tokens for c in completions)
         outcomes = list(self.pool.map(self._step, active, [c[0] for c in completions]))

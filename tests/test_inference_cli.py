@@ -72,3 +72,14 @@ def test_think_mode_needs_a_thinking_template(tmp_path, tiny_model, capsys):
     assert main(args + ["--mode", "think"]) == 2
     assert "use --mode think-prompted" in capsys.readouterr().err
     assert main(args + ["--mode", "think-prompted"]) == 0
+
+
+def test_samples_of_one_environment_differ_even_one_at_a_time(tmp_path, tiny_model, capsys):
+    envs = tmp_path / "envs.jsonl"
+    write_envs(envs, ("Avalonia",))
+    out = tmp_path / "t.jsonl"
+    assert main(["rollout", "--model", tiny_model, "--envs", str(envs), "--out", str(out),
+                 "--n-samples", "3", "--temperature", "1.0", "--batch-size", "1",
+                 "--max-new-tokens", "12", "--max-turns", "1", "--quiet"]) == 0
+    texts = [json.loads(line)["steps"][0]["response"] for line in out.read_text().splitlines()]
+    assert len(texts) == 3 and len(set(texts)) == 3
