@@ -282,17 +282,19 @@ class Sandbox:
             request["codes"] = dict(codes)
         if episode is not None and episode not in worker.episodes:
             request["state"] = state
-        grace = _STARTUP_GRACE if worker.fresh else 0.0
         max_bytes = self.max_output * 6 + (1 << 16)
         results: list[ToolResult] = []
         self.stats["requests"] += 1
         try:
-            worker.send(request, time.monotonic() + limit + grace + 5.0)
+            if worker.fresh:  # only the interpreter's start-up gets the grace period
+                if worker.recv(time.monotonic() + _STARTUP_GRACE, 1 << 10) != {"ready": True}:
+                    raise _WorkerGone("the tool process did not start")
+                worker.fresh = False
+            worker.send(request, time.monotonic() + limit + 5.0)
             resent = False
             while len(results) < len(calls):
                 call = calls[len(results)]
-                reply = worker.recv(time.monotonic() + limit + grace, max_bytes)
-                worker.fresh, grace = False, 0.0
+                reply = worker.recv(time.monotonic() + limit, max_bytes)
                 if not isinstance(reply, dict):
                     raise _WorkerGone("the tool process sent a malformed reply")
                 if "retired" in reply:  # tainted by an earlier request: replace, then retry

@@ -164,11 +164,11 @@ class Guard:
 
     def watch(self, name):
         self.scope.add(name) if hasattr(self, "scope") else None
-        if name not in self.prints:
-            module = sys.modules.get(name)
-            if module is not None and isinstance(getattr(module, "__dict__", None), dict):
+        if name not in self.known and name in sys.modules:
+            self.known.add(name)
+            module = sys.modules[name]
+            if isinstance(getattr(module, "__dict__", None), dict):  # typing.io & co. have none
                 self.prints[name] = _Print(module)
-                self.known.add(name)
 
     def tool_import(self, name, globals=None, locals=None, fromlist=(), level=0):
         """The ``__import__`` tool code sees: refuses denied modules, fingerprints the rest."""
@@ -322,6 +322,7 @@ def main(argv):
         while data:
             data = data[write(resp_fd, data):]
 
+    send({"ready": True})  # the parent's startup grace ends here
     tainted = None
     while True:
         request = recv()
