@@ -75,6 +75,7 @@ class _Worker:
         self.buf = bytearray()
         self.envs: set[str] = set()
         self.episodes: set[str] = set()
+        self.states: set[str] = set()
 
     def send(self, obj: Any, deadline: float) -> None:
         data = json.dumps(obj).encode()
@@ -191,6 +192,8 @@ class Sandbox:
         self._cond = threading.Condition()
         self._owner: dict[str, int] = {}  # episode -> slot index
         self._lost: set[str] = set()  # episodes whose worker died
+        self._states: dict[int, tuple[str, Any]] = {}  # id(state) -> (key, state), kept alive
+        self._state_count = 0
         self._closed = False
         self.stats = {"spawned": 0, "timeouts": 0, "crashes": 0, "retired": 0, "requests": 0}
 
@@ -280,8 +283,11 @@ class Sandbox:
                                    "max_output": self.max_output, "episode": episode}
         if env_key not in worker.envs:
             request["codes"] = dict(codes)
-        if episode is not None and episode not in worker.episodes:
-            request["state"] = state
+        state_key = None
+        if episode is not None:
+            state_key = request["state_key"] = self._state_key(state)
+            if episode not in worker.episodes and state_key not in worker.states:
+                request["state"] = state
         max_bytes = self.max_output * 6 + (1 << 16)
         results: list[ToolResult] = []
         self.stats["requests"] += 1
@@ -307,6 +313,7 @@ class Sandbox:
                     request["codes"] = dict(codes)
                     if episode is not None:
                         request["state"] = state
+                        worker.states.discard(state_key)
                     worker.send(request, time.monotonic() + limit + 5.0)
                     resent = True
                     continue
@@ -316,6 +323,7 @@ class Sandbox:
                 worker.envs.add(env_key)
                 if episode is not None:
                     worker.episodes.add(episode)
+                    worker.states.add(state_key)
                     with self._cond:
                         self._owner[episode] = slot.index
                 if reply.get("ok") is True:
@@ -332,6 +340,19 @@ class Sandbox:
                 results.append(self._error(call, gone.reason))
             self._retire(slot, gone.reason)
         return results
+
+    def _state_key(self, state: Any) -> str:
+        """A key for an initial database, by identity: each worker receives it once and
+        copies it for every new episode (so pass a new object for a different database)."""
+        with self._cond:
+            entry = self._states.get(id(state))
+            if entry is None or entry[1] is not state:
+                self._state_count += 1
+                entry = (f"state-{self._state_count}", state)
+                self._states[id(state)] = entry
+                while len(self._states) > 8:
+                    self._states.pop(next(iter(self._states)))
+            return entry[0]
 
     def _error(self, call: ToolCall, reason: str) -> ToolResult:
         return ToolResult(call.name, error_text(call.name, reason), ok=False, error=reason,

@@ -19,6 +19,7 @@ Containment here (defence in depth, the parent's kill is the last word):
 """
 
 import builtins
+import marshal
 import os
 import resource
 import signal
@@ -28,6 +29,7 @@ import time
 
 _thread = sys.modules.get("_thread") or __import__("_thread")
 _HEADER = struct.Struct(">I")
+_MISSING = object()
 _DENIED_IMPORTS = frozenset({"ctypes", "_ctypes", "gc", "_posixsubprocess", "_xxsubinterpreters",
                              "faulthandler_hidden"})
 _BLOCKED_EVENTS = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
@@ -43,6 +45,9 @@ _PATH_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.
                           "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree", "shutil.copyfile",
                           "shutil.copytree", "shutil.move", "shutil.chown", "os.listxattr",
                           "os.setxattr", "os.removexattr"})
+#: Attributes the standard library itself rebinds (time.tzset(), warnings registries).
+_VOLATILE = {"time": frozenset({"tzname", "timezone", "altzone", "daylight"})}
+_VOLATILE_ANY = frozenset({"__warningregistry__"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
@@ -121,10 +126,11 @@ class _Print:
     identity (``id``), never by ``==``, which tool code could override.
     """
 
-    __slots__ = ("keys", "refs", "ids", "classes", "class_ids")
+    __slots__ = ("name", "keys", "refs", "ids", "classes", "class_ids")
 
     def __init__(self, module):
         d = module.__dict__
+        self.name = getattr(module, "__name__", None)
         self.keys, self.refs = tuple(d), tuple(d.values())
         self.ids = tuple(map(id, self.refs))
         name = getattr(module, "__name__", None)
@@ -132,10 +138,27 @@ class _Print:
                              and v.__dict__.get("__module__") == name)  # heap types of this module
         self.class_ids = tuple(tuple(map(id, c.__dict__.values())) for c in self.classes)
 
+    def same_except(self, module, children):
+        """True when the module differs only by the attributes naming ``children``
+        (submodules the import system just bound on their parent package)."""
+        d = module.__dict__
+        now = [(k, id(v)) for k, v in d.items() if not (k in children and children[k] is v)]
+        return now == [(k, i) for k, i in zip(self.keys, self.ids)
+                       if not (k in children and children[k] is d.get(k))]
+
     def changed(self, module):
         d = module.__dict__
         if tuple(map(id, d.values())) != self.ids or tuple(d) != self.keys:
-            return True
+            # Slow path: the standard library rebinds a few attributes itself.
+            volatile = _VOLATILE.get(self.name, frozenset()) | _VOLATILE_ANY
+            now = [(k, id(v)) for k, v in d.items() if k not in volatile]
+            if now != [(k, i) for k, i in zip(self.keys, self.ids) if k not in volatile]:
+                return True
+            if any(tuple(map(id, c.__dict__.values())) != ids
+                   for c, ids in zip(self.classes, self.class_ids)):
+                return True
+            self.__init__(module)  # accept the new volatile values
+            return False
         return any(tuple(map(id, c.__dict__.values())) != ids
                    for c, ids in zip(self.classes, self.class_ids))
 
@@ -179,8 +202,10 @@ class Guard:
             module = self.real_import(name, globals, locals, fromlist, level)
         finally:  # fingerprint what got loaded before tool code can touch it, even on failure
             if len(sys.modules) != before:
-                for new in [n for n in list(sys.modules) if n not in self.known]:
+                fresh = [n for n in list(sys.modules) if n not in self.known]
+                for new in fresh:
                     self.watch(new)
+                self._rebind_parents(fresh)
         parts = name.split(".")
         for i in range(1, len(parts) + 1):
             self.watch(".".join(parts[:i]))
@@ -188,6 +213,19 @@ class Guard:
             if f"{name}.{item}" in sys.modules:
                 self.watch(f"{name}.{item}")
         return module
+
+    def _rebind_parents(self, fresh):
+        """Accept the submodule attributes an import just set on parent packages, and
+        nothing else (a parent patched by tool code keeps its old print)."""
+        children = {}
+        for name in fresh:
+            parent, _, child = name.rpartition(".")
+            if parent and sys.modules.get(name) is not None:
+                children.setdefault(parent, {})[child] = sys.modules[name]
+        for parent, kids in children.items():
+            module, fp = sys.modules.get(parent), self.prints.get(parent)
+            if module is not None and fp is not None and fp.same_except(module, kids):
+                self.prints[parent] = _Print(module)
 
     def tampered(self, scope):
         """A reason string when a module changed, a thread was left running or a module
@@ -239,6 +277,7 @@ def _private_json():
 
 
 _dumps, _loads = _private_json()
+_mdumps, _mloads = marshal.dumps, marshal.loads  # fast private deep copy of JSON-like data
 
 
 def _serialize(value):
@@ -297,6 +336,7 @@ def main(argv):
     guard.threads = baseline
     envs = {}
     episodes = {}
+    pristine = {}  # state key -> initial database, as first received
     order = []
     read, write = os.read, os.write
 
@@ -346,11 +386,16 @@ def main(argv):
             send({"need": "codes"})
             continue
         episode = request.get("episode")
-        if episode is not None and "state" in request:
-            episodes[episode] = request["state"]
+        if "state" in request:
+            pristine[request["state_key"]] = _mdumps(request["state"])  # copied per episode
+            while len(pristine) > 8:
+                pristine.pop(next(iter(pristine)))
         if episode is not None and episode not in episodes:
-            send({"need": "state"})
-            continue
+            initial = pristine.get(request.get("state_key"), _MISSING)
+            if initial is _MISSING:
+                send({"need": "state"})
+                continue
+            episodes[episode] = _mloads(initial)  # the episode's own copy
         max_output = request["max_output"]
         guard.scope = env.modules
         for name, arguments in request["calls"]:
