@@ -22,6 +22,7 @@ database (stateful, tau-bench style tools) lives in one worker from first use to
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import select
@@ -193,6 +194,7 @@ class Sandbox:
         self._owner: dict[str, int] = {}  # episode -> slot index
         self._lost: set[str] = set()  # episodes whose worker died
         self._states: dict[int, tuple[str, Any]] = {}  # id(state) -> (key, state), kept alive
+        self._codes: dict[str, tuple[Any, str]] = {}  # env key -> (codes object, effective key)
         self._state_count = 0
         self._closed = False
         self.stats = {"spawned": 0, "timeouts": 0, "crashes": 0, "retired": 0, "requests": 0}
@@ -250,6 +252,7 @@ class Sandbox:
         calls = list(calls)
         if not calls:
             return []
+        env_key = self._effective_key(env_key, codes)
         limit = self.timeout if timeout is None else float(timeout)
         if episode is not None and state is None and episode not in self._owner:
             episode = None  # no database given: a stateless call, as the release makes it
@@ -340,6 +343,22 @@ class Sandbox:
                 results.append(self._error(call, gone.reason))
             self._retire(slot, gone.reason)
         return results
+
+    def _effective_key(self, env_key: str, codes: Mapping[str, str]) -> str:
+        """``env_key`` plus a digest of the code, so a key reused with different code never
+        runs stale compiled code (hashed only when a new ``codes`` object comes in)."""
+        with self._cond:
+            entry = self._codes.get(env_key)
+            if entry is not None and entry[0] is codes:
+                return entry[1]
+        digest = hashlib.sha1(json.dumps(codes, sort_keys=True, default=str).encode(
+            "utf-8", "surrogatepass")).hexdigest()[:16]
+        key = f"{env_key}#{digest}"
+        with self._cond:
+            self._codes[env_key] = (codes, key)
+            while len(self._codes) > 4096:
+                self._codes.pop(next(iter(self._codes)))
+        return key
 
     def _state_key(self, state: Any) -> str:
         """A key for an initial database, by identity: each worker receives it once and

@@ -395,7 +395,13 @@ def main(argv):
             if initial is _MISSING:
                 send({"need": "state"})
                 continue
-            episodes[episode] = _mloads(initial)  # the episode's own copy
+            try:
+                episodes[episode] = _mloads(initial)  # the episode's own copy
+            except MemoryError:
+                for _ in request["calls"]:
+                    send({"ok": False, "content": "the episode's database does not fit in the "
+                                                  "tool process's memory limit"})
+                continue
         max_output = request["max_output"]
         guard.scope = env.modules
         for name, arguments in request["calls"]:

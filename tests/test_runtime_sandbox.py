@@ -159,3 +159,81 @@ def test_concurrent_callers_and_no_leaks():
     assert set(_children()) - before == set()
     with pytest.raises(RuntimeError, match="closed"):
         box.run_calls("env", {"good": GOOD}, [ToolCall("good", {"city": "x"})])
+
+
+def test_ordinary_stdlib_use_does_not_retire_workers():
+    codes = {"busy": "import typing, re, decimal, collections.abc, xml.etree.ElementTree as ET\n"
+                     "def busy(day):\n    import datetime, statistics, warnings\n"
+                     "    warnings.warn('odd', UserWarning)\n"
+                     "    d = datetime.datetime.strptime(day, '%Y-%m-%d')\n"
+                     "    return {'weekday': d.strftime('%A'), 'mean': statistics.mean([1, 2, 3]),\n"
+                     "            'tag': ET.fromstring('<a>x</a>').text, 'dec': str(decimal.Decimal('1.10'))}"}
+    with Sandbox(workers=1) as box:
+        for i in range(40):  # past the periodic full check
+            [r] = box.run_calls("stdlib", codes, [ToolCall("busy", {"day": f"2024-05-{i % 28 + 1:02d}"})])
+            assert r.ok, r.content
+        assert box.stats["retired"] == 0 and box.stats["spawned"] == 1
+
+
+def test_same_key_with_different_code_is_not_stale(sandbox):
+    one = {"f": "def f():\n    return 'one'"}
+    two = {"f": "def f():\n    return 'two'"}
+    assert sandbox.run_calls("reused-key", one, [ToolCall("f", {})])[0].content == "one"
+    assert sandbox.run_calls("reused-key", two, [ToolCall("f", {})])[0].content == "two"
+
+
+def test_episode_lost_when_its_worker_dies():
+    codes = {"put": "def put(data, k):\n    data[k] = 1\n    return sorted(data)",
+             "die": "def die(data):\n    import os\n    os._exit(3)"}
+    with Sandbox(workers=1) as box:
+        assert box.run_calls("kv", codes, [ToolCall("put", {"k": "a"})], episode="e", state={})[0].content == '["a"]'
+        [dead] = box.run_calls("kv", codes, [ToolCall("die", {})], episode="e", state={})
+        assert not dead.ok and "exited with status 3" in dead.content
+        [lost] = box.run_calls("kv", codes, [ToolCall("put", {"k": "b"})], episode="e", state={})
+        assert not lost.ok and "database was lost" in lost.content
+        box.end_episode("e")
+        [fresh] = box.run_calls("kv", codes, [ToolCall("put", {"k": "b"})], episode="e", state={})
+        assert fresh.content == '["b"]'
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\nfrom toolfeedback.sandbox import Sandbox\nfrom toolfeedback.types import ToolCall\n"
+        "box = Sandbox(workers=1, timeout=60)\n"
+        "box.run_calls('e', {'ok': 'def ok():\\n    return 1'}, [ToolCall('ok', {})])\n"
+        "print(box._slots[0].worker.proc.pid, flush=True)\n"
+        "box.run_calls('e', {'spin': 'def spin():\\n    while True:\\n        pass'}, [ToolCall('spin', {})])\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(parent.stdout.readline())
+    time.sleep(0.3)  # the worker is spinning in tool code now
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{worker_pid}").exists():
+        stat = Path(f"/proc/{worker_pid}/stat").read_text() if Path(f"/proc/{worker_pid}/stat").exists() else ""
+        if " Z " in stat[:80]:
+            break
+        time.sleep(0.1)
+    stat = Path(f"/proc/{worker_pid}/stat").read_text() if Path(f"/proc/{worker_pid}").exists() else ""
+    assert not stat or " Z " in stat[:80], "the orphaned worker is still running"
+
+
+def test_registered_objects_satisfy_their_protocols():
+    from toolfeedback import create_plugin_manager
+    from toolfeedback.plugins import format_hermes, format_llama3, format_openai, rewards_solve, score_verb
+    from toolfeedback.protocols import iter_protocol_violations
+    from toolfeedback.registry import Catalog
+
+    pm = create_plugin_manager(entry_points=False, plugins=[format_hermes, format_llama3, format_openai,
+                                                            rewards_solve, score_verb])
+    catalog = Catalog(pm)
+    assert list(iter_protocol_violations(catalog)) == []
+    assert catalog.names("tool_formats") == ["hermes", "llama3", "openai"]
+    assert catalog.names("rewards") == ["format", "solve_f1", "solve_pr", "solve_precision", "solve_rate"]
+    assert "score" in catalog.names("commands")
