@@ -77,7 +77,11 @@ class ToolFormat(Protocol):
     name: str
 
     def parse(self, text: str) -> Any:
-        """Split ``text`` into content and parsed :class:`~toolfeedback.types.ToolCall` objects."""
+        """Split ``text`` into a :class:`~toolfeedback.env.ParsedMessage` (content and parsed
+        :class:`~toolfeedback.types.ToolCall` objects, in order)."""
+
+    def render(self, content: str | None, calls: Any = ()) -> str:
+        """The text (or JSON message) a model of this format writes for ``content`` and ``calls``."""
 
 
 @runtime_checkable
