@@ -39,18 +39,14 @@ def make_envs(path: Path, n: int) -> None:
 
 
 def run(generator, envs: Path, out: Path, batch_size: int, args) -> dict:
-    from toolfeedback.executor import InProcessExecutor
     from toolfeedback.rollout import RolloutConfig, rollout
 
+    # Tools run in the default executor (the sandbox), started before the clock starts.
     cfg = RolloutConfig(model=args.model or "tiny", envs=str(envs), out=str(out),
                         samples_out=str(out) + ".samples", batch_size=batch_size,
                         max_new_tokens=args.max_new_tokens, max_turns=args.max_turns,
                         resume=False, progress=False)
-    executor = InProcessExecutor()
-    try:
-        return rollout(cfg, generator=generator, executor=executor)
-    finally:
-        executor.close()
+    return rollout(cfg, generator=generator)
 
 
 def main() -> int:

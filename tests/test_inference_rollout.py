@@ -131,3 +131,14 @@ def test_step_samples_rescored_reproduce_recorded_rewards(tmp_path, envs):
     got = [row["score"] for row in score(records, executor=InProcessExecutor())]
     assert got == expected
     assert len(set(expected)) > 1  # the rewards differ, so agreement means something
+
+
+def test_default_executor_is_the_sandbox_and_agrees(tmp_path, envs):
+    from toolfeedback.sandbox import Sandbox  # noqa: F401 - the default must exist
+
+    cfg = RolloutConfig(model="scripted", envs=str(envs), out=str(tmp_path / "traj.jsonl"),
+                        progress=False, workers=1, limit=3)
+    summary = rollout(cfg, pm=create_plugin_manager(), generator=ScriptedGenerator())
+    assert summary["episodes"] == 3 and summary["mean_solve_f1"] == 1.0
+    trajs = read(tmp_path / "traj.jsonl")
+    assert trajs[0]["steps"][0]["results"][0]["ok"] is True
