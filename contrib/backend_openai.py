@@ -62,7 +62,12 @@ class OpenAIBackend:
 
     name = "openai"
 
+    options = ("base_url", "api_key", "timeout", "retries", "concurrency", "template_kwargs")
+
     def load(self, model: str, **options: Any) -> OpenAIGenerator:
+        from toolfeedback.plugins.backend_hf import check_options
+
+        check_options(self.name, options, self.options)
         return OpenAIGenerator(model, **options)
 
 

@@ -59,7 +59,10 @@ class HFGenerator:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         kwargs: dict[str, Any] = {"local_files_only": True}
         if dtype:
-            kwargs["dtype"] = getattr(torch, dtype) if dtype != "auto" else "auto"
+            value = "auto" if dtype == "auto" else getattr(torch, str(dtype), None)
+            if not isinstance(value, (str, torch.dtype)):
+                raise ModelLoadError(f"dtype {dtype!r}: expected auto, float32, bfloat16 or float16")
+            kwargs["dtype"] = value
         try:
             self.model = AutoModelForCausalLM.from_pretrained(model, **kwargs).to(self.device).eval()
         except (OSError, ValueError) as exc:
@@ -152,8 +155,21 @@ class HFBackend:
 
     name = "hf"
 
+    options = ("device", "dtype", "batch_size", "require_tools")
+
     def load(self, model: str, **options: Any) -> HFGenerator:
+        check_options(self.name, options, self.options)
         return HFGenerator(model, **options)
+
+
+def check_options(backend: str, options: dict, known: Sequence[str]) -> None:
+    """Refuse backend options the backend does not take, naming the known ones."""
+    from toolfeedback.errors import ConfigError
+
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"backend {backend!r}: unknown option(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(known)})")
 
 
 @hookimpl

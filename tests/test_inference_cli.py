@@ -83,3 +83,21 @@ def test_samples_of_one_environment_differ_even_one_at_a_time(tmp_path, tiny_mod
                  "--max-new-tokens", "12", "--max-turns", "1", "--quiet"]) == 0
     texts = [json.loads(line)["steps"][0]["response"] for line in out.read_text().splitlines()]
     assert len(texts) == 3 and len(set(texts)) == 3
+
+
+def test_config_file_and_flags(tmp_path, tiny_model, capsys):
+    envs = tmp_path / "envs.jsonl"
+    write_envs(envs, ("Avalonia", "Corvia"))
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[rollout]\nmodel = "{tiny_model}"\nenvs = "{envs}"\nout = "{tmp_path / "t.jsonl"}"\n'
+                   'max_new_tokens = 4\nmax_turns = 1\n[rollout.backend_options]\ndevice = "cpu"\n')
+    assert main(["rollout", "--config", str(cfg), "--limit", "1", "--quiet"]) == 0
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 1
+    text = cfg.read_text()
+    cfg.write_text(text.replace("max_turns = 1\n", "max_turns = 1\nbatch_sise = 3\n"))
+    assert main(["rollout", "--config", str(cfg), "--quiet"]) == 2
+    assert "batch_sise" in capsys.readouterr().err
+    cfg.write_text(text + 'gpus = 3\n')  # lands in [rollout.backend_options]
+    assert main(["rollout", "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) gpus" in err and "Traceback" not in err
