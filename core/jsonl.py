@@ -99,8 +99,18 @@ def read_jsonl(path: str | os.PathLike, parse: Callable[[Any], T] | None = None,
 
 
 def dumps(obj: Any) -> str:
-    """One JSONL line (no newline): compact separators, UTF-8 kept as is."""
-    return json.dumps(obj, ensure_ascii=False)
+    """One JSONL line (no newline): UTF-8 kept as is.
+
+    Text holding lone surrogates (a server's ``"\\ud800"`` escape, odd tool output) cannot be
+    encoded as UTF-8; such a record is written with ASCII escapes instead, which stays
+    valid JSON and reads back to the same string.
+    """
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True)
+    return line
 
 
 class JsonlWriter:

@@ -50,3 +50,14 @@ def test_unreachable_server_names_url():
 def test_bad_base_url():
     with pytest.raises(OpenAIError, match="http://"):
         OpenAIClient("localhost:8000")
+
+
+def test_lone_surrogates_from_a_server_survive_the_trajectory_file(tmp_path):
+    from toolfeedback.jsonl import JsonlWriter, read_jsonl
+
+    with ReplayServer([b'{"choices": [{"index": 0, "message": {"content": "x\\ud800y"}}]}']) as srv:
+        (comp,) = completions_from_response(OpenAIClient(srv.url, retries=0).chat([], model="m"))
+    assert comp.text == "x\ud800y"
+    with JsonlWriter(tmp_path / "o.jsonl") as writer:
+        writer.write({"response": comp.text})
+    assert list(read_jsonl(tmp_path / "o.jsonl")) == [{"response": "x\ud800y"}]
