@@ -19,6 +19,9 @@ from toolfeedback.generation import ChatRequest, Completion, SamplingParams
 
 #: End-of-turn tokens of common chat formats, used as extra stop tokens when present.
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>")
+#: Markup the tool formats and modes parse; never dropped when decoding.
+MARKUP = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<|python_tag|>",
+          "<tool_response>", "</tool_response>")
 
 
 class ModelLoadError(ToolfeedbackError):
@@ -68,6 +71,11 @@ class HFGenerator:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"model {model!r}: cannot load the weights ({exc})") from None
         self.eos_ids = self._stop_ids()
+        # Decoding drops special tokens except tool-call / reasoning markup, which some
+        # tokenizers mark special (Qwen's are not) but which must reach the parser.
+        vocab = self.tokenizer.get_vocab()
+        keep = {vocab[t] for t in MARKUP if t in vocab}
+        self._drop_ids = set(self.tokenizer.all_special_ids) - keep
         self.supports_thinking = "enable_thinking" in str(template)
 
     def _stop_ids(self) -> list[int]:
@@ -132,7 +140,8 @@ class HFGenerator:
             for tokens in new[i * params.n:(i + 1) * params.n]:
                 end = next((j for j, t in enumerate(tokens) if t in stops), None)
                 kept = tokens if end is None else tokens[:end]
-                text = self.tokenizer.decode(kept, skip_special_tokens=True)
+                text = self.tokenizer.decode([t for t in kept if t not in self._drop_ids],
+                                             skip_special_tokens=False)
                 finish = "stop" if end is not None else "length"
                 for stop in params.stop:
                     cut = text.find(stop)

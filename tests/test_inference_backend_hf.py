@@ -76,3 +76,20 @@ def test_missing_model_and_template_without_tools(tmp_path, tiny_model):
     (broken / "tokenizer_config.json").write_text(json.dumps(cfg))
     with pytest.raises(ToolfeedbackError, match="does not render tools"):
         HFBackend().load(str(broken))
+
+
+def test_markup_survives_decoding_even_when_marked_special(tmp_path, tiny_model):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "special"
+    shutil.copytree(tiny_model, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<tool_call>", "</tool_call>"]})
+    tok.save_pretrained(model)
+    gen = HFBackend().load(str(model), device="cpu")
+    ids = gen.tokenizer("<|im_start|>a<tool_call>{}</tool_call>", add_special_tokens=False)["input_ids"]
+    assert gen.tokenizer.decode(ids, skip_special_tokens=True) == "a{}"  # what naive decoding does
+    kept = [t for t in ids if t not in gen._drop_ids]
+    assert gen.tokenizer.decode(kept) == "a<tool_call>{}</tool_call>"
