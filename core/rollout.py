@@ -76,7 +76,7 @@ class Episode:
     """Mutable state of one running episode (engine-internal)."""
 
     __slots__ = ("env", "sample", "messages", "unsolved", "solve_rate", "steps", "calls",
-                 "key", "samples", "finished")
+                 "key", "samples", "finished", "state")
 
     def __init__(self, env: Environment, sample: int):
         self.env, self.sample = env, sample
@@ -89,6 +89,9 @@ class Episode:
         self.samples: list[Environment] = [step_sample(env, sample, 0, env.messages,
                                                        self.unsolved, self.solve_rate)]
         self.finished = "max_turns"
+        # Stateful (tau-bench style) tools: the initial database, copied per episode by
+        # the executor; the same object for every episode of this environment.
+        self.state = env.metadata.get("state") if isinstance(env.metadata, dict) else None
 
 
 def step_sample(env: Environment, sample: int, step: int, messages, unsolved, solve_rate
@@ -163,7 +166,8 @@ class RolloutEngine:
             content = self.fmt.render(content, _structured_calls(completion.tool_calls)) \
                 if hasattr(self.fmt, "render") else content
         outcome = run_step(ep.env, content, executor=self.executor, tool_format=self.fmt,
-                           unsolved=ep.unsolved, solve_rate=ep.solve_rate, episode=ep.key)
+                           unsolved=ep.unsolved, solve_rate=ep.solve_rate, episode=ep.key,
+                           state=ep.state)
         reward = float(self.reward.score(outcome))
         ep.steps.append(Step(index=len(ep.steps), response=completion.text, content=content,
                              reasoning=reasoning, calls=outcome.calls, results=outcome.results,

@@ -142,3 +142,27 @@ def test_default_executor_is_the_sandbox_and_agrees(tmp_path, envs):
     assert summary["episodes"] == 3 and summary["mean_solve_f1"] == 1.0
     trajs = read(tmp_path / "traj.jsonl")
     assert trajs[0]["steps"][0]["results"][0]["ok"] is True
+
+
+def test_stateful_tools_get_a_fresh_database_per_episode(tmp_path):
+    code = "def bump(data, by):\n    data['count'] += by\n    return data['count']\n"
+    tools = [{"type": "function", "function": {"name": "bump", "parameters": {
+        "type": "object", "properties": {"by": {"type": "integer"}}}}}]
+    record = {"id": "counter", "messages": [{"role": "user", "content": "count"}],
+              "tools": json.dumps(tools), "codes": json.dumps({"bump": code}),
+              "unsolved_set": json.dumps({"bump": ["12"]}), "answer": "12",
+              "metadata": {"state": {"count": 10}}}
+    envs = tmp_path / "envs.jsonl"
+    envs.write_text(json.dumps(record) + "\n")
+
+    def script(request):
+        n = sum(m["role"] == "tool" for m in request.messages)
+        return call("bump", by=1) if n < 2 else "done"
+
+    cfg = RolloutConfig(model="s", envs=str(envs), out=str(tmp_path / "t.jsonl"), progress=False,
+                        workers=1, n_samples=2, temperature=1.0)
+    rollout(cfg, pm=create_plugin_manager(), generator=ScriptedGenerator(script))
+    for t in read(tmp_path / "t.jsonl"):
+        outputs = [m["content"] for m in t["messages"] if m["role"] == "tool"]
+        assert outputs == ["11", "12"]  # each episode starts from count = 10
+        assert t["metrics"]["solved"] == 1
