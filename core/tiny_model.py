@@ -28,6 +28,9 @@ SIZES = {
                  num_attention_heads=4, num_key_value_heads=2, head_dim=16),
     "small": dict(vocab=4096, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                   num_attention_heads=4, num_key_value_heads=2, head_dim=32),
+    # Qwen2.5-0.5B's transformer shape (our small vocabulary): for throughput benchmarks.
+    "0.5b": dict(vocab=4096, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                 num_attention_heads=14, num_key_value_heads=2, head_dim=64),
 }
 
 # A Qwen3-style template written for this project. Tools go into the system prompt;

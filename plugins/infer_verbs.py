@@ -18,9 +18,10 @@ class TinyModelCommand:
         parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write the model into")
         parser.add_argument("--seed", type=int, default=0,
                             help="seed of the tokenizer corpus and the weights (default 0)")
-        parser.add_argument("--size", choices=("tiny", "small"), default="tiny",
+        parser.add_argument("--size", choices=("tiny", "small", "0.5b"), default="tiny",
                             help="tiny: hidden 64, 2 layers, vocab ~2k; small: hidden 128, "
-                                 "4 layers, vocab ~4k (default tiny)")
+                                 "4 layers, vocab ~4k; 0.5b: Qwen2.5-0.5B's layer shape "
+                                 "(hidden 896, 24 layers), for benchmarks (default tiny)")
 
     def run(self, args, pm) -> int:
         from toolfeedback.tiny_model import build_tiny_model
