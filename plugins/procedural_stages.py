@@ -277,7 +277,7 @@ class Deploy:
             tools=tuple(draft.docs[n] for n in draft.models), codes=codes,
             unsolved=draft.unsolved(), answer=scenario.answer, pattern=scenario.pattern,
             golden=draft.golden_steps(), source="procedural", split=draft.split,
-            metadata={"hops": _depth(scenario), "width": len(scenario.metadata["plan"]["roots"]),
+            metadata={"hops": _depth(scenario), "roots": list(scenario.metadata["plan"]["roots"]),
                       "scale": draft.metadata.get("scale", {}), "distractors": list(draft.distractors),
                       "sub_questions": [{"id": s.id, "question": s.question, "answer": s.answer,
                                          "tool": draft.calls[s.id].name, "depends_on": list(s.depends_on)}
