@@ -39,7 +39,8 @@ class BuildConfig:
     max_hops: int = field(default=4, metadata={"help": "longest chain of dependent calls"})
     max_width: int = field(default=3, metadata={"help": "most parallel branches"})
     test_fraction: float = field(default=0.1, metadata={"help": "share of questions in the test split"})
-    world_size: float = field(default=1.0, metadata={"help": "scale of the procedural world (entities per type)"})
+    world_size: float = field(default=0.0, metadata={
+        "help": "scale of the procedural world (entities per type); 0 = grow with n, max(1, n/4000)"})
     balanced: bool = field(default=True, metadata={"help": "cycle through patterns instead of drawing them"})
     stages: str | None = field(default=None, metadata={"help": "stage implementation (procedural, llm); default: the source's"})
     input: str | None = field(default=None, metadata={"help": "input file (jsonl and ftrl sources)"})
@@ -50,6 +51,12 @@ class BuildConfig:
     executor: str = field(default="auto", metadata={"help": "tool executor: sandbox, inprocess, auto"})
     timeout: float = field(default=10.0, metadata={"help": "seconds per tool call during verification"})
 
+    @property
+    def world_scale(self) -> float:
+        """The procedural world's scale: ``world_size``, or grown with ``n`` when it is 0
+        (so that large builds still find fresh questions)."""
+        return self.world_size or max(1.0, self.n / 4000)
+
     def check(self) -> "BuildConfig":
         """Raise :class:`ConfigError` naming the first invalid setting; return self."""
         problems = []
@@ -59,8 +66,8 @@ class BuildConfig:
             problems.append("test_fraction must be in [0, 1]")
         if self.max_hops < 1 or self.max_width < 1:
             problems.append("max_hops and max_width must be >= 1")
-        if self.world_size <= 0:
-            problems.append("world_size must be > 0")
+        if self.world_size < 0:
+            problems.append("world_size must be >= 0 (0 = automatic)")
         if self.executor not in ("auto", "sandbox", "inprocess"):
             problems.append("executor must be auto, sandbox or inprocess")
         if not self.patterns:

@@ -31,8 +31,9 @@ def code_problem(name: str, code: str) -> str | None:
     return None
 
 
-def static_problem(env: Environment) -> str | None:
-    """Schema and code checks that need no execution."""
+def static_problem(env: Environment, *, executed: frozenset[str] = frozenset()) -> str | None:
+    """Schema and code checks that need no execution. The code of tools in ``executed``
+    is not parsed here: the golden replay runs it and reports what fails to compile."""
     names = env.tool_names()
     if len(set(names)) != len(names):
         return "duplicate tool name: " + ", ".join(sorted({n for n in names if names.count(n) > 1}))
@@ -45,9 +46,10 @@ def static_problem(env: Environment) -> str | None:
             return f"required parameter not declared: {spec.name}: {', '.join(missing)}"
         if spec.name not in env.codes:
             return f"tool has no code: {spec.name}"
-        problem = code_problem(spec.name, env.codes[spec.name])
-        if problem:
-            return problem
+        if spec.name not in executed:
+            problem = code_problem(spec.name, env.codes[spec.name])
+            if problem:
+                return problem
     for name in env.unsolved:
         if name not in names:
             return f"expected answers for an unknown tool: {name}"
@@ -83,7 +85,8 @@ def check_environment(env: Environment, executor, *, timeout: float | None = Non
     """Static checks, then (when ``env.golden`` is set) replay the golden steps through
     ``executor``: every call must succeed, every expected answer must be solved, and the
     final answer must follow from what the calls returned."""
-    problem = static_problem(env)
+    executed = frozenset(c.name for step in env.golden for c in step)
+    problem = static_problem(env, executed=executed)
     if problem or not env.golden:
         return problem
     for step in env.golden:
@@ -96,8 +99,9 @@ def check_environment(env: Environment, executor, *, timeout: float | None = Non
     for step in env.golden:
         results = executor.run_calls(env.id, env.codes, list(step), timeout=timeout)
         for result in results:
-            if not result.ok:
-                return f"golden call failed: {result.name}: {result.error}"
+            if not result.ok:  # a code that does not compile or define its tool lands here too
+                problem = code_problem(result.name, env.codes.get(result.name, ""))
+                return problem or f"golden call failed: {result.name}: {result.error}"
         _, unsolved = match_hits([(r.name, r.content) for r in results], unsolved)
         outputs.extend(r.content for r in results)
     left = [f"{name}={answer!r}" for name, answers in unsolved.items() for answer in answers]

@@ -102,7 +102,7 @@ class ProceduralSource:
         """Yield ``config.n`` plans lazily (see module doc); duplicates are redrawn."""
         self.check(config)
         patterns = [Pattern(p) for p in config.patterns]
-        world = make_world(config.seed, config.world_size)
+        world = make_world(config.seed, config.world_scale)
         ctx.resources["world"] = world
         pools = {split: {kind: [n for n in names
                                 if self.split_of(config.seed, n, config.test_fraction) == split]

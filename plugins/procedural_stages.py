@@ -24,7 +24,7 @@ from .procedural_world import (LABELS, REFERENCE_DATE, SCHEMA, UNIT_FIELDS, add_
 def _world(ctx):
     world = ctx.resources.get("world")
     if world is None:
-        world = ctx.resources["world"] = make_world(ctx.config.seed, ctx.config.world_size)
+        world = ctx.resources["world"] = make_world(ctx.config.seed, ctx.config.world_scale)
     return world
 
 

@@ -61,7 +61,6 @@ def _replies():
             chat_reply("no json"), chat_reply("```json\n[1]\n```"), chat_reply("{\"tools\": []}")]
 
 
-@pytest.mark.slow
 def test_llm_stages_build_verified_environments_and_reject_bad_ones(tmp_path, capsys):
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(r) for r in [
