@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from attrs import define, field, frozen
@@ -195,24 +196,45 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
     summary = BuildSummary()
     start = time.perf_counter()
     total = config.n if config.source == "procedural" else None
+    # Verification of a few environments overlaps construction of the next ones (the
+    # sandbox is thread-safe and its workers are other processes); results are taken in
+    # order, so the output and the hook calls keep the source's order.
+    # The in-process baseline compiles in the calling thread: keep it to one at a time
+    # (CPython 3.11's parser is not safe across threads).
+    from .executor import InProcessExecutor
+
+    window = 1 if isinstance(executor, InProcessExecutor) else 4
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="verify")
+
+    def settle(writer, bar) -> None:
+        item, env, stage, reason = pending.popleft()
+        if env is not None:
+            reason, stage = reason.result(), "verify"
+        if reason is None:
+            pm.hook.on_environment_built(environment=env)
+            writer.write(to_record(env))
+            summary.add(env)
+        else:
+            summary.rejected += 1
+            summary.rejections[f"{stage}: {_reason_key(reason)}"] += 1
+            pm.hook.on_environment_rejected(scenario_id=getattr(item, "id", "?"),
+                                            stage=stage, reason=reason)
+        bar.update(1)
+
     try:
         with JsonlWriter(config.out) as writer, _progress(total, quiet, "build") as bar:
             for item in source.scenarios(config, ctx):
                 env, stage, reason = _construct(item, stages, ctx)
                 if env is not None:
-                    reason = check_environment(env, executor, timeout=config.timeout)
-                    stage = "verify"
-                if reason is None:
-                    pm.hook.on_environment_built(environment=env)
-                    writer.write(to_record(env))
-                    summary.add(env)
-                else:
-                    summary.rejected += 1
-                    summary.rejections[f"{stage}: {_reason_key(reason)}"] += 1
-                    pm.hook.on_environment_rejected(scenario_id=getattr(item, "id", "?"),
-                                                    stage=stage, reason=reason)
-                bar.update(1)
+                    reason = pool.submit(check_environment, env, executor, timeout=config.timeout)
+                pending.append((item, env, stage, reason))
+                while len(pending) > window or (pending and pending[0][1] is None):
+                    settle(writer, bar)
+            while pending:
+                settle(writer, bar)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         summary.seconds = time.perf_counter() - start
         if own_executor:
             executor.close()

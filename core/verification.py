@@ -7,21 +7,29 @@ before the first ``": "`` names the kind of failure (rejections are counted by k
 from __future__ import annotations
 
 import ast
+import threading
 from functools import lru_cache
 
 from .matching import answer_matches, match_hits
 from .types import Environment
 
 
-@lru_cache(maxsize=4096)
+# CPython 3.11 can corrupt its AST recursion counter when threads parse at the same time
+# ("AST constructor recursion depth mismatch"); build verifies from several threads.
+_PARSE_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=256)
 def code_problem(name: str, code: str) -> str | None:
     """Why ``code`` does not define tool ``name`` (syntax error, no such function), or None.
 
-    Cached: the procedural tools repeat (calculators, converters) across environments.
+    A small cache: identical tools (calculators, converters) repeat across environments,
+    and a large one would hold many code strings (memory must stay flat as N grows).
     """
     try:
-        tree = ast.parse(code)
-        compile(tree, f"<tool {name}>", "exec")
+        with _PARSE_LOCK:
+            tree = ast.parse(code)
+            compile(tree, f"<tool {name}>", "exec")
     except (SyntaxError, ValueError) as exc:
         return f"code does not compile: tool {name}: {exc}"
     defined = {node.name for node in tree.body

@@ -35,6 +35,10 @@ def _key_params(entity: str, key: str) -> tuple[dict, str]:
     return {"type": "string", "description": f"Full name of the {entity}."}, "name"
 
 
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def render_doc(name: str, model: dict) -> ToolSpec:
     """The document of one tool model (see :mod:`.procedural_stages`)."""
     kind = model["kind"]
@@ -51,10 +55,10 @@ def render_doc(name: str, model: dict) -> ToolSpec:
                               "description": "Which fact to return: " + "; ".join(
                                   f"{f} = {LABELS[f]}" for f in model["fields"]) + "."}
             required.append("field")
-            description = (f"Look up facts about a {entity} in the local registry by name: "
+            description = (f"Look up facts about {_a(entity)} in the local registry by name: "
                            + ", ".join(labels) + ". Unknown names get the registry's best guess.")
         else:
-            description = (f"Look up the {labels[0]} of a {entity} in the local registry, "
+            description = (f"Look up the {labels[0]} of {_a(entity)} in the local registry, "
                            f"given the {entity}'s full name.")
     elif kind == "convert":
         unit = {"type": "string", "description": "Unit code, e.g. cm, in, km2, mi2, kg, lb, usd, eur."}
