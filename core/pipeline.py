@@ -29,7 +29,7 @@ DEFAULT_SCALE = "generalize:0.5,expand:0.5,types:0.3,distractors:2"
 class BuildConfig:
     """Settings of ``toolfeedback build`` (TOML section ``[build]``; flags override)."""
 
-    source: str = field(default="procedural", metadata={"help": "question source: procedural, jsonl, ftrl"})
+    source: str = field(default="procedural", metadata={"help": "question source: procedural, jsonl, ftrl, toolhop"})
     n: int = field(default=100, metadata={"help": "number of questions to build (procedural)"})
     seed: int = field(default=0, metadata={"help": "seed: same seed, same bytes out"})
     out: str = field(default="environments.jsonl", metadata={"help": "output JSONL (FTRL format + id, pattern, golden, split)"})

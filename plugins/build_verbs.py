@@ -27,7 +27,10 @@ class BuildCommand:
         from toolfeedback.pipeline import BuildConfig
         from toolfeedback.config import field_help
 
+        import attrs
+
         helps = field_help(BuildConfig)
+        defaults = {f.name: f.default for f in attrs.fields(BuildConfig)}
         parser.add_argument("--config", metavar="TOML", help="read settings from the [build] table of this TOML file")
         flags = [("--source", str, "source"), ("--n", int, "n"), ("--seed", int, "seed"),
                  ("--out", str, "out"), ("--patterns", str, "patterns"), ("--scale", str, "scale"),
@@ -37,8 +40,11 @@ class BuildCommand:
                  ("--model", str, "model"), ("--base-url", str, "base_url"), ("--retries", int, "retries"),
                  ("--executor", str, "executor"), ("--timeout", float, "timeout")]
         for flag, kind, dest in flags:
+            default = defaults[dest]
+            shown = ",".join(default) if isinstance(default, tuple) else default
             extra = " (comma-separated)" if dest == "patterns" else ""
-            parser.add_argument(flag, type=kind, dest=dest, default=None, help=helps[dest] + extra)
+            parser.add_argument(flag, type=kind, dest=dest, default=None,
+                                help=f"{helps[dest]}{extra} (default: {shown})")
         parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 

@@ -21,7 +21,7 @@ from toolfeedback.types import Pattern
 from .procedural_world import SCHEMA, UNIT_FIELDS, make_world, stable_unit
 
 #: attempts at drawing a fresh (not yet asked) question before the index is given up.
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 32
 
 
 def _is_link(kind: str, field: str) -> bool:

@@ -158,3 +158,15 @@ def test_round_trip_through_ftrl_source_keeps_everything(envfile, tmp_path):
     summary = build(BuildConfig(source="ftrl", input=str(envfile), out=str(out)), make_pm())
     assert summary.written == 60
     assert [to_record(from_record(r)) for r in read_records(envfile)] == read_records(out)
+
+
+def test_build_reads_a_toml_config_and_flags_override_it(tmp_path, capsys):
+    config = tmp_path / "build.toml"
+    out = tmp_path / "toml.jsonl"
+    config.write_text(f'[build]\nn = 6\nseed = 4\nout = "{out}"\npatterns = ["single-hop"]\n')
+    assert main(["build", "--config", str(config), "--n", "3", "--quiet"]) == 0
+    records = read_records(out)
+    assert len(records) == 3 and {r["pattern"] for r in records} == {"single-hop"}
+    config.write_text("[build]\nn = 6\nbogus = 1\n")
+    assert main(["build", "--config", str(config), "--quiet"]) == 2
+    assert "bogus" in capsys.readouterr().err
