@@ -96,7 +96,10 @@ _KEY_CHECKS = {
     unknown = sorted(set(entity) - {"name", "exact"})
     if unknown:
         raise ValueError(f"entity has unknown keys: {', '.join(unknown)}")
-    names = [entity["name"]]''',
+    names = [entity["name"]]
+    if entity.get("exact", True) is False:  # a partial name picks the first known match
+        wanted = entity["name"].strip().lower()
+        names = [next((r["name"] for k, r in RECORDS.items() if wanted in k), entity["name"])]''',
 }
 
 _CONVERT = '''\

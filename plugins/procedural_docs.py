@@ -30,7 +30,8 @@ def _key_params(entity: str, key: str) -> tuple[dict, str]:
         return {"type": "object", "description": f"The {entity} to look up.",
                 "properties": {"name": {"type": "string", "description": f"Full name of the {entity}."},
                                "exact": {"type": "boolean", "default": True,
-                                         "description": "Require an exact (case-insensitive) name match."}},
+                                         "description": "Require an exact (case-insensitive) name match; false accepts "
+                                                        "part of a name."}},
                 "required": ["name"]}, "entity"
     return {"type": "string", "description": f"Full name of the {entity}."}, "name"
 

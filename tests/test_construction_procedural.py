@@ -182,3 +182,19 @@ def test_compute_tools_give_clear_errors(built):
         ToolCall("date_calculator", {"operation": "weekday", "date": "tomorrow"})])
     assert ok.ok and "Tuesday" in ok.content
     assert not bad.ok and "ISO date" in bad.content
+
+
+def test_object_keys_accept_partial_names_when_not_exact(tmp_path):
+    _, records = _build(tmp_path, n=30, seed=8, scale="types:1,generalize:1")
+    executor = InProcessExecutor(timeout=5)
+    for rec in records:
+        env = from_record(rec)
+        call = env.golden[0][0]
+        if "entity" not in call.arguments:
+            continue
+        full = call.arguments["entity"]["name"]
+        part = {**call.arguments, "entity": {"name": full[1:-1].upper(), "exact": False}}
+        exact, partial = executor.run_calls(env.id, env.codes, [call, ToolCall(call.name, part)])
+        assert exact.ok and partial.ok and exact.content == partial.content
+        return
+    pytest.fail("no environment with an object-typed key")
