@@ -139,8 +139,7 @@ def _render(draft: Draft) -> Draft:
     return draft.evolve(docs={name: render_doc(name, model) for name, model in draft.models.items()})
 
 
-def _reroute(draft: Draft, old: str, new: str, model: dict, models: dict) -> dict:
-    # ``models`` is unused but kept in the signature so call sites read as one edit.
+def _reroute(draft: Draft, old: str, new: str, model: dict) -> dict:
     """Point every golden call of tool ``old`` at ``new``, rewriting arguments for ``model``."""
     calls = dict(draft.calls)
     for sid, call in draft.calls.items():
@@ -190,7 +189,7 @@ class Integrate:
                 del models[name]
             models[f"{entity}_info"] = merged
             for name in names:
-                draft = draft.evolve(calls=_reroute(draft, name, f"{entity}_info", merged, models))
+                draft = draft.evolve(calls=_reroute(draft, name, f"{entity}_info", merged))
         return _render(draft.evolve(models=models))
 
 
@@ -217,7 +216,7 @@ class Scale:
                 new = f"{model['entity']}_info"
                 if new != name:
                     models[new] = models.pop(name)
-                draft = draft.evolve(calls=_reroute(draft, name, new, model, models))
+                draft = draft.evolve(calls=_reroute(draft, name, new, model))
                 name = new
                 applied["generalize"] = applied.get("generalize", 0) + 1
             if "expand" in scale and rng.random() < scale["expand"]:
@@ -226,7 +225,7 @@ class Scale:
             if "types" in scale and model["kind"] in ("lookup", "convert") and rng.random() < scale["types"]:
                 if model["kind"] == "lookup":
                     model["key"] = rng.choice(["array", "object"])
-                    draft = draft.evolve(calls=_reroute(draft, name, name, model, models))
+                    draft = draft.evolve(calls=_reroute(draft, name, name, model))
                 else:
                     model["typed"] = True
                 applied["types"] = applied.get("types", 0) + 1
