@@ -198,3 +198,18 @@ def test_object_keys_accept_partial_names_when_not_exact(tmp_path):
         assert exact.ok and partial.ok and exact.content == partial.content
         return
     pytest.fail("no environment with an object-typed key")
+
+
+def test_same_bytes_under_different_hash_seeds(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for hashseed in ("1", "2"):
+        out = tmp_path / f"h{hashseed}.jsonl"
+        subprocess.run([sys.executable, "-m", "toolfeedback.cli", "build", "--n", "25", "--seed", "3",
+                        "--out", str(out), "--quiet", "--executor", "inprocess"],
+                       env={**os.environ, "PYTHONHASHSEED": hashseed}, check=True)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0]
