@@ -98,3 +98,21 @@ def test_eval_help_explains_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--evaluator", "--trajectories", "--model", "--tasks", "--subset", "--out", "--quiet"):
         assert flag in text
+
+
+def test_evaluation_plugins_satisfy_their_protocols():
+    """Each module's register_evaluators / register_commands registers valid objects."""
+    from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop, lm_eval_plugin
+    from toolfeedback.plugins import analyze_verb, eval_verb
+    from toolfeedback.registry import Catalog
+    from toolfeedback.testing import check_plugin
+
+    modules = [eval_solve, bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop, lm_eval_plugin,
+               eval_verb, analyze_verb]
+    for module in modules:
+        assert check_plugin(module) == [], module.__name__
+    pm = create_plugin_manager(entry_points=False, plugins=modules)
+    assert Catalog(pm).names("evaluators") == ["bfcl", "lm_eval", "rotbench", "solve", "taubench", "toolhop"]
+    assert {"eval", "analyze"} <= set(Catalog(pm).names("commands"))
+    for _, evaluator in Catalog(pm).items("evaluators"):
+        assert callable(evaluator.evaluate)
