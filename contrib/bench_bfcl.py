@@ -176,12 +176,19 @@ def load(path: str | Path, categories: tuple[str, ...] = CATEGORIES, limit: int 
     for category in categories:
         if category not in CATEGORIES:
             raise BenchmarkError(f"unknown BFCL category {category!r} (known: {', '.join(CATEGORIES)})")
-        records = _read_jsonl(path / f"BFCL_v4_{category}.json")
-        truths = {r["id"]: r["ground_truth"] for r in _read_jsonl(
-            path / "possible_answer" / f"BFCL_v4_{category}.json")}
-        for n, record in enumerate(records, 1):
+        file = path / f"BFCL_v4_{category}.json"
+        answers = path / "possible_answer" / f"BFCL_v4_{category}.json"
+        truths = {}
+        for n, row in enumerate(_read_jsonl(answers), 1):
+            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("ground_truth"), list):
+                raise BenchmarkError(f"{answers}:{n}: expected an object with id and ground_truth (a list)")
+            truths[row["id"]] = row["ground_truth"]
+        for n, record in enumerate(_read_jsonl(file), 1):
+            if not isinstance(record, dict) or not isinstance(record.get("function"), list) \
+                    or not isinstance(record.get("question"), list) or not record["question"]:
+                raise BenchmarkError(f"{file}:{n}: expected an object with question and function lists")
             if record.get("id") not in truths:
-                raise BenchmarkError(f"{path}/BFCL_v4_{category}.json:{n}: $.id: no possible answer")
+                raise BenchmarkError(f"{file}:{n}: $.id: no possible answer")
             out.append({"category": category, "record": record, "truth": truths[record["id"]]})
             if limit and len([o for o in out if o["category"] == category]) >= limit:
                 break

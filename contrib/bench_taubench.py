@@ -123,6 +123,19 @@ def score(task: dict, domain: Domain, final_state: dict, messages: list[dict], *
     return {"pass^1": 1.0 if ok else 0.0}
 
 
+def _check_task(task: Any) -> dict:
+    if not isinstance(task, dict):
+        raise ValueError("$: expected an object")
+    for key, kind in (("instruction", str), ("actions", list), ("outputs", list), ("data_source", str)):
+        if not isinstance(task.get(key), kind):
+            raise ValueError(f"$.{key}: missing or not a {kind.__name__}")
+    try:
+        parse_actions(task["actions"])
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"$.actions: not OpenAI tool calls with JSON arguments ({exc})") from None
+    return task
+
+
 def load(path: str | Path, limit: int = 0) -> tuple[list[dict], dict[str, Domain]]:
     """Tasks of ``tau-bench.jsonl`` in ``path`` and the domains they use."""
     from toolfeedback.jsonl import JsonlReader
@@ -131,11 +144,11 @@ def load(path: str | Path, limit: int = 0) -> tuple[list[dict], dict[str, Domain
     file = path / "tau-bench.jsonl" if path.is_dir() else path
     folder = file.parent / "tau-bench"
     tasks, domains = [], {}
-    for _, task in JsonlReader(file):
-        source = task.get("data_source", "")
+    for n, task in JsonlReader(file, _check_task):
+        source = task["data_source"]
         name = source.split("/")[-1]
         if name not in DOMAINS:
-            raise BenchmarkError(f"{file}: $.data_source: unknown {source!r}")
+            raise BenchmarkError(f"{file}:{n}: $.data_source: unknown {source!r}")
         if name not in domains:
             domains[name] = Domain(folder / name)
         tasks.append(task)

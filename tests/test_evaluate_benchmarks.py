@@ -237,3 +237,21 @@ def test_full_shared_data_loads(shared_data):
     assert len(envs) == 50 and all(e.total_answers >= 1 for e in envs)
     tasks, domains = bench_taubench.load(shared_data / "ftrl-tau-bench")
     assert len(tasks) == 165 and set(domains) == {"airline", "retail"}
+
+
+def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
+    import shutil
+
+    from toolfeedback.errors import ToolfeedbackError
+
+    (tmp_path / "tau-bench.jsonl").write_text('{"instruction": "x", "actions": "no", "outputs": [], '
+                                              '"data_source": "tau-bench/retail"}\n')
+    with pytest.raises(ToolfeedbackError, match=r"tau-bench.jsonl:1.*\$\.actions"):
+        bench_taubench.load(tmp_path)
+    bfcl = tmp_path / "bfcl"
+    shutil.copytree(fixtures_dir / "bfcl", bfcl)
+    (bfcl / "possible_answer" / "BFCL_v4_multiple.json").write_text('{"id": "multiple_0"}\n')
+    with pytest.raises(BenchmarkError, match=r"possible_answer/BFCL_v4_multiple.json:1"):
+        bench_bfcl.load(bfcl, ("multiple",))
+    with pytest.raises(BenchmarkError, match="unknown BFCL category"):
+        bench_bfcl.load(bfcl, ("live_simple",))
