@@ -127,3 +127,19 @@ def test_toolhop_tiny_model_end_to_end(fixtures_dir, tiny_model, tmp_path):
     rows = [json.loads(l) for l in preds.read_text().splitlines()]
     assert all(r["messages"][-1]["role"] in ("assistant", "tool") for r in rows)
     assert all(1 <= sum(m["role"] == "assistant" for m in r["messages"]) <= 2 for r in rows)
+
+
+def test_solve_runs_a_rollout_first_with_the_tiny_model(tiny_model, tmp_path):
+    from helpers.rollout_envs import write_envs
+    from toolfeedback.plugins import eval_solve, rewards_solve
+
+    envs = tmp_path / "envs.jsonl"
+    write_envs(envs, ("Avalonia", "Corvia"))
+    traj = tmp_path / "traj.jsonl"
+    report = evaluate(EvalConfig(evaluator="solve", model=tiny_model, data=str(envs), max_turns=2,
+                                 max_new_tokens=8, predictions=str(traj), quiet=True, device="cpu"),
+                      _pm(eval_solve, rewards_solve))
+    assert report["overall"]["episodes"] == 2 and report["rollout"]["episodes"] == 2
+    assert report["trajectories"] == str(traj) and len(traj.read_text().splitlines()) == 2
+    assert set(report["by_pattern"]) == {"multi-hop"}
+    assert report["overall"]["micro"]["total"] == 4
