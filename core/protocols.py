@@ -147,9 +147,20 @@ class Adapter(Protocol):
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Scores a model or a trajectory file and returns a report dict."""
+    """Scores a model or a trajectory file and returns a report dict.
+
+    Example::
+
+        class Count:
+            name = "count"
+            def evaluate(self, config, pm):
+                return {"records": sum(1 for _ in open(config.data))}
+    """
 
     name: str
+
+    def evaluate(self, config: Any, pm: Any) -> dict:
+        """Run on :class:`~toolfeedback.evaluation.EvalConfig` ``config``; return a JSON-able report."""
 
 
 PROTOCOLS: dict[str, type] = {

@@ -1,0 +1,155 @@
+"""``toolfeedback eval``: score tool use and general capability with a registered evaluator.
+
+An evaluator (hook ``register_evaluators``) has a ``name`` and
+``evaluate(config, pm) -> dict``. Built in: ``solve`` (Solve-P/R/F1 from a trajectories
+file, or by playing environments with a model); contrib: ``toolhop``, ``taubench``,
+``rotbench``, ``bfcl`` (benchmark adapters scoring as their authors do) and ``lm_eval``
+(general capability through lm-evaluation-harness).
+
+Example::
+
+    from toolfeedback.evaluation import EvalConfig, evaluate
+    report = evaluate(EvalConfig(evaluator="solve", trajectories="traj.jsonl"))
+    report["overall"]["solve_f1"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from attrs import field, frozen
+
+from .errors import ConfigError, ToolfeedbackError
+
+
+@frozen
+class EvalConfig:
+    """What to evaluate and how (TOML section ``[eval]`` or ``toolfeedback eval`` flags)."""
+
+    evaluator: str = field(default="solve", metadata={
+        "help": "evaluator name: solve, toolhop, taubench, rotbench, bfcl, lm_eval, or a plugin's"})
+    trajectories: str | None = field(default=None, metadata={
+        "help": "trajectories JSONL (from `toolfeedback rollout`) to score without a model (solve)"})
+    data: str | None = field(default=None, metadata={
+        "help": "input data: environments JSONL (solve) or a benchmark file/folder; "
+                "benchmarks default to ../shared/data/<bench> beside the repository"})
+    model: str | None = field(default=None, metadata={"help": "model directory (or server model name)"})
+    backend: str = field(default="hf", metadata={"help": "generation backend: hf, openai, vllm, ..."})
+    tool_format: str = field(default="hermes", metadata={"help": "tool-call format: hermes, llama3, openai"})
+    mode: str = field(default="no-think", metadata={"help": "inference mode: no-think, think, think-prompted"})
+    max_turns: int = field(default=0, metadata={
+        "help": "assistant turns per episode; 0 = the benchmark's default (solve 20, toolhop 9, taubench 30)"})
+    max_new_tokens: int = field(default=0, metadata={
+        "help": "token budget per response; 0 = the mode's default (1024, 8192 when thinking)"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
+    limit: int = field(default=0, metadata={"help": "evaluate only the first N records (0 = all)"})
+    subset: str = field(default="", metadata={
+        "help": "benchmark part: toolhop scenario (direct|mandatory|free), rotbench noise "
+                "(clean,slight), bfcl categories (simple_python,multiple,parallel,parallel_multiple)"})
+    tasks: tuple[str, ...] = field(default=(), metadata={
+        "help": "lm_eval task names (our local ones: tf_arith); cached hub tasks work offline too"})
+    num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
+    batch_size: int = field(default=8, metadata={"help": "generation / lm_eval batch size"})
+    device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
+    predictions: str | None = field(default=None, metadata={
+        "help": "write every scored record (messages + metrics) to this JSONL"})
+    out: str | None = field(default=None, metadata={"help": "write the report JSON here"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+
+def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
+    """Run ``config.evaluator`` and return its report (also written to ``config.out``)."""
+    from .manager import create_plugin_manager
+    from .registry import Catalog
+
+    pm = pm if pm is not None else create_plugin_manager()
+    evaluator = Catalog(pm).get("evaluators", config.evaluator)
+    report = evaluator.evaluate(config, pm)
+    report = {"evaluator": config.evaluator, **report}
+    if config.out:
+        out = Path(config.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, out)  # never leave a half-written report
+    return report
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def shared_data_dir(bench: str) -> Path:
+    """``../shared/data/<bench>`` beside the repository (or the working directory)."""
+    here = Path(__file__).resolve()
+    for base in (here.parents[2] if len(here.parents) > 2 else here, Path.cwd().parent, Path.cwd()):
+        cand = base / "shared" / "data" / bench
+        if cand.exists():
+            return cand
+    raise ConfigError(f"no data given for {bench!r} and ../shared/data/{bench} not found; "
+                      f"pass --data")
+
+
+def require_model(config: EvalConfig) -> str:
+    """The model path, or a clear error."""
+    if not config.model:
+        raise ConfigError(f"evaluator {config.evaluator!r} needs --model")
+    return config.model
+
+
+def sampling(config: EvalConfig, mode) -> Any:
+    """SamplingParams from the config and the mode's default budget."""
+    from .generation import SamplingParams
+
+    budget = config.max_new_tokens or getattr(mode, "default_max_new_tokens", 1024)
+    return SamplingParams(max_new_tokens=budget, temperature=config.temperature)
+
+
+def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[str, Any]:
+    """Generator, tool format and mode named by the config (backend loaded once)."""
+    from .registry import Catalog
+
+    catalog = Catalog(pm)
+    mode = catalog.get("modes", config.mode)
+    fmt = catalog.get("tool_formats", config.tool_format)
+    backend = catalog.get("backends", config.backend)
+    options: dict[str, Any] = {"batch_size": config.batch_size}
+    if config.device:
+        options["device"] = config.device
+    if not require_tools:
+        options["require_tools"] = False
+    generator = backend.load(require_model(config), **options)
+    return {"generator": generator, "tool_format": fmt, "mode": mode,
+            "params": sampling(config, mode)}
+
+
+def progress_bar(total: int, desc: str, quiet: bool):
+    """A tqdm bar on stderr, off when quiet or not a TTY."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
+
+
+def mean(values) -> float:
+    """Arithmetic mean (0.0 for no values)."""
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def write_predictions(path: str | None, rows) -> None:
+    """Write scored rows as JSONL (flushed per line)."""
+    if not path:
+        return
+    from .jsonl import JsonlWriter
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with JsonlWriter(path) as writer:
+        for row in rows:
+            writer.write(row)
+
+
+class BenchmarkError(ToolfeedbackError):
+    """A benchmark record or file is malformed (message names file:line: field)."""

@@ -1,0 +1,256 @@
+"""Benchmark scorers on real fixture records with hand-made predictions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop
+from toolfeedback.evaluation import BenchmarkError
+
+
+# --------------------------------------------------------------------------- RoTBench
+
+@pytest.fixture
+def rot(fixtures_dir):
+    return bench_rotbench.load(fixtures_dir / "rotbench")
+
+
+def test_rotbench_loads_both_noise_levels(rot):
+    assert [s["data_source"] for s in rot] == ["RoTBench/clean"] * 4 + ["RoTBench/slight"] * 2
+    assert rot[0]["messages"][0]["role"] == "system" and rot[0]["messages"][1]["role"] == "user"
+
+
+def test_rotbench_perfect_partial_wrong(rot):
+    answers = rot[0]["answer"]  # get_translation_nllb or get_translation_baidu
+    perfect = answers[1]
+    assert bench_rotbench.score(perfect, answers) == {"TS": 1.0, "PI": 1.0, "CF": 1.0}
+    # right tool and parameter names, one wrong value
+    wrong_value = ('Thought: x\nAction: get_translation_baidu\nAction Input: '
+                   '{"text": "See you later", "tgt_lang": "fr"}')
+    assert bench_rotbench.score(wrong_value, answers) == {"TS": 1.0, "PI": 1.0, "CF": 0.0}
+    # right tool, a missing parameter
+    missing = 'Action: get_translation_baidu\nAction Input: {"text": "See you later"}'
+    assert bench_rotbench.score(missing, answers) == {"TS": 1.0, "PI": 0.0, "CF": 0.0}
+    assert bench_rotbench.score('Action: finish\nAction Input: {"answer": "x"}', answers)["TS"] == 0.0
+    assert bench_rotbench.score("no idea", answers) == {"TS": 0.0, "PI": 0.0, "CF": 0.0}
+
+
+def test_rotbench_summary_averages(rot):
+    rows = [{**s, "metrics": bench_rotbench.score(s["answer"][0] if i % 2 == 0 else "x", s["answer"])}
+            for i, s in enumerate(rot)]
+    report = bench_rotbench.summarize(rows)
+    assert report["TS"] == pytest.approx(0.5) and report["CF"] == pytest.approx(0.5)
+    assert set(report["by_source"]) == {"RoTBench/clean", "RoTBench/slight"}
+
+
+def test_rotbench_bad_file_names_it(tmp_path):
+    bad = tmp_path / "clean.json"
+    bad.write_text("[{\"conversations\": [{\"from\": \"system\", \"value\": \"s\"}]}]")
+    with pytest.raises(BenchmarkError, match="clean.json: record 0"):
+        bench_rotbench.load(bad)
+
+
+# --------------------------------------------------------------------------- BFCL
+
+@pytest.fixture
+def bfcl(fixtures_dir):
+    return bench_bfcl.load(fixtures_dir / "bfcl")
+
+
+def _perfect(item):
+    return [{bench_bfcl.openai_name(n): {k: v[0] for k, v in p.items() if v[0] != ""}}
+            for t in item["truth"] for n, p in t.items()]
+
+
+def test_bfcl_schema_mapping(bfcl):
+    record = next(i for i in bfcl if i["record"]["id"] == "simple_python_1")["record"]
+    tool = bench_bfcl.to_openai_tool(record["function"][0])
+    assert tool["function"]["name"] == "math_factorial"
+    assert tool["function"]["parameters"]["type"] == "object"
+    floats = [i for i in bfcl if '"float"' in json.dumps(i["record"]["function"])]
+    assert floats and '"float"' not in json.dumps([bench_bfcl.to_openai_tool(f) for f in floats[0]["record"]["function"]])
+
+
+def test_bfcl_perfect_predictions_match(bfcl):
+    assert len(bfcl) == 12
+    for item in bfcl:
+        result = bench_bfcl.score(_perfect(item), item["record"], item["truth"], item["category"])
+        assert result["valid"] == 1.0, (item["record"]["id"], result)
+
+
+def test_bfcl_parallel_any_order_and_wrong_cases(bfcl):
+    item = next(i for i in bfcl if i["category"] == "parallel_multiple")
+    calls = _perfect(item)
+    assert len(calls) > 1
+    assert bench_bfcl.score(calls[::-1], item["record"], item["truth"], item["category"])["valid"] == 1.0
+    assert bench_bfcl.score(calls[:-1], item["record"], item["truth"], item["category"])["valid"] == 0.0
+    simple = next(i for i in bfcl if i["record"]["id"] == "simple_python_0")  # base 10, height 5
+    ok = {"calculate_triangle_area": {"base": 10, "height": 5}}
+    rec, truth = simple["record"], simple["truth"]
+    assert bench_bfcl.score([ok], rec, truth, "simple_python")["valid"] == 1.0
+    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 6}}], rec, truth,
+                            "simple_python")["reason"].startswith("parameter 'height'")
+    assert "missing required" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10}}], rec,
+                                                  truth, "simple_python")["reason"]
+    assert "wrong type" in bench_bfcl.score([{"calculate_triangle_area": {"base": "10", "height": 5}}],
+                                            rec, truth, "simple_python")["reason"]
+    assert "unexpected" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "x": 1}}],
+                                            rec, truth, "simple_python")["reason"]
+    assert bench_bfcl.score([ok, ok], rec, truth, "simple_python")["valid"] == 0.0
+    # strings compare case- and punctuation-insensitively, optional "units" may be given
+    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "unit": "Units"}}],
+                            rec, truth, "simple_python")["valid"] == 1.0
+
+
+def test_bfcl_summary(bfcl):
+    rows = [{"category": i["category"], "metrics": {"valid": 1.0 if n % 3 else 0.0}} for n, i in enumerate(bfcl)]
+    report = bench_bfcl.summarize(rows)
+    assert report["count"] == 12 and report["accuracy"] == pytest.approx(8 / 12)
+
+
+# --------------------------------------------------------------------------- ToolHop
+
+@pytest.fixture
+def hop(fixtures_dir):
+    return bench_toolhop.load(fixtures_dir / "toolhop" / "toolhop_4.jsonl")
+
+
+def test_toolhop_conversion(hop):
+    env = hop[0]
+    assert env.answer == "15"
+    assert env.unsolved["genealogy_query"] == ("John II of Brienne, Count of Eu",)
+    assert set(env.codes) == set(env.tool_names())
+    for code in env.codes.values():  # example calls were dropped: defining runs nothing
+        namespace: dict = {}
+        exec(compile(code, "<tool>", "exec"), namespace)  # noqa: S102 - benchmark's own code
+    assert "response = genealogy_query(" not in env.codes["genealogy_query"]
+
+
+def test_toolhop_answer_correctness(hop):
+    env = hop[0]
+    good = [*env.messages, {"role": "assistant", "content": "<answer>15</answer>"}]
+    via_tool = [*env.messages, {"role": "tool", "content": "The sum is 15"},
+                {"role": "assistant", "content": "done"}]
+    wrong = [*env.messages, {"role": "assistant", "content": "<answer>16</answer>"}]
+    empty = [*env.messages, {"role": "assistant", "content": ""}]
+    ends_on_tool = [*env.messages, {"role": "tool", "content": "15"}]
+    assert bench_toolhop.answer_correct(good, env.answer)
+    assert bench_toolhop.answer_correct(via_tool, env.answer)
+    assert not bench_toolhop.answer_correct(wrong, env.answer)
+    assert not bench_toolhop.answer_correct(empty, env.answer)
+    assert not bench_toolhop.answer_correct(ends_on_tool, env.answer)
+
+
+def test_toolhop_runs_its_tools_and_scores_solve(hop):
+    from toolfeedback.executor import InProcessExecutor
+    from toolfeedback.types import ToolCall
+
+    env = hop[0]
+    call = ToolCall("genealogy_query", {"individual_name": "Raoul I Of Brienne, Count Of Eu",
+                                        "data_source": {"database_name": "x"}}, "c1")
+    with_tools = InProcessExecutor()
+    result = with_tools.run_calls(env.id, env.codes, [call])[0]
+    assert "John II of Brienne" in result.content
+    messages = [*env.messages,
+                {"role": "assistant", "content": "", "tool_calls": [call.to_openai()]},
+                {"role": "tool", "content": result.content, "tool_call_id": "c1", "name": call.name},
+                {"role": "assistant", "content": "<answer>15</answer>"}]
+    scores = bench_toolhop.score(env, messages)
+    assert scores["AC"] == 1.0
+    assert scores["solve_p"] == 1.0 and scores["solve_r"] == pytest.approx(1 / 3)
+    assert scores["solve_f1"] == pytest.approx(2 * 1 / (1 + 3))
+
+
+# --------------------------------------------------------------------------- tau-bench
+
+@pytest.fixture
+def tau(fixtures_dir):
+    return bench_taubench.load(fixtures_dir / "taubench")
+
+
+def _play_gold(task, domain):
+    """A 'perfect' agent: the gold actions, each in its own assistant turn."""
+    from toolfeedback.executor import InProcessExecutor
+
+    data, messages, ex = domain.fresh(), [], InProcessExecutor()
+    for call in bench_taubench.parse_actions(task["actions"]):
+        result = ex.run_calls("r", domain.codes, [call], episode="e", state=data)[0]
+        messages.append({"role": "assistant", "content": " ".join(task["outputs"]),
+                         "tool_calls": [call.to_openai()]})
+        messages.append({"role": "tool", "content": result.content, "tool_call_id": call.id})
+    return data, messages
+
+
+def test_taubench_perfect_partial_wrong(tau):
+    tasks, domains = tau
+    retail = domains["retail"]
+    task = tasks[0]  # two cancellations, output "1939.05"
+    assert task["outputs"] == ["1939.05"]
+    final, messages = _play_gold(task, retail)
+    assert bench_taubench.score(task, retail, final, messages)["pass^1"] == 1.0
+    # right end state, but the expected output never said
+    silent = [{**m, "content": ""} if m["role"] == "assistant" else m for m in messages]
+    assert bench_taubench.score(task, retail, final, silent)["pass^1"] == 0.0
+    # only the first cancellation: the database differs
+    half = {**task, "actions": task["actions"][:1]}
+    partial, partial_msgs = _play_gold(half, retail)
+    assert bench_taubench.score(task, retail, partial, partial_msgs)["pass^1"] == 0.0
+    # nothing done at all
+    assert bench_taubench.score(task, retail, retail.fresh(), [])["pass^1"] == 0.0
+
+
+def test_taubench_outputs_rule_release_vs_all(tau):
+    tasks, _ = tau
+    task = tasks[0]
+    reply = [{"role": "assistant", "content": "Your refund is 1,939.05 dollars."}]
+    assert not bench_taubench.outputs_found(task, reply)  # the release reads tool-call turns only
+    assert bench_taubench.outputs_found(task, reply, outputs_in="all")
+
+
+def test_taubench_replay_does_not_touch_the_pristine_database(tau):
+    tasks, domains = tau
+    retail = domains["retail"]
+    before = bench_taubench.state_hash(retail.database)
+    ref = bench_taubench.replay(retail, bench_taubench.parse_actions(tasks[1]["actions"]))
+    assert bench_taubench.state_hash(retail.database) == before
+    assert bench_taubench.state_hash(ref) != before
+    assert bench_taubench.state_hash({"a": 1}) != bench_taubench.state_hash({"a": 1.0})
+    assert bench_taubench.state_hash({"a": 1, "b": 2}) == bench_taubench.state_hash({"b": 2, "a": 1})
+
+
+def test_taubench_unknown_domain_is_a_clear_error(tmp_path):
+    (tmp_path / "tau-bench.jsonl").write_text('{"instruction": "x", "actions": [], "outputs": [], '
+                                              '"data_source": "tau-bench/bank"}\n')
+    with pytest.raises(BenchmarkError, match="unknown 'tau-bench/bank'"):
+        bench_taubench.load(tmp_path)
+
+
+# --------------------------------------------------------------------------- full data (optional)
+
+def test_full_shared_data_loads(shared_data):
+    assert len(bench_rotbench.load(shared_data / "rotbench")) == 315
+    assert len(bench_bfcl.load(shared_data / "bfcl")) == 1000
+    envs = bench_toolhop.load(shared_data / "toolhop")
+    assert len(envs) == 50 and all(e.total_answers >= 1 for e in envs)
+    tasks, domains = bench_taubench.load(shared_data / "ftrl-tau-bench")
+    assert len(tasks) == 165 and set(domains) == {"airline", "retail"}
+
+
+def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
+    import shutil
+
+    from toolfeedback.errors import ToolfeedbackError
+
+    (tmp_path / "tau-bench.jsonl").write_text('{"instruction": "x", "actions": "no", "outputs": [], '
+                                              '"data_source": "tau-bench/retail"}\n')
+    with pytest.raises(ToolfeedbackError, match=r"tau-bench.jsonl:1.*\$\.actions"):
+        bench_taubench.load(tmp_path)
+    bfcl = tmp_path / "bfcl"
+    shutil.copytree(fixtures_dir / "bfcl", bfcl)
+    (bfcl / "possible_answer" / "BFCL_v4_multiple.json").write_text('{"id": "multiple_0"}\n')
+    with pytest.raises(BenchmarkError, match=r"possible_answer/BFCL_v4_multiple.json:1"):
+        bench_bfcl.load(bfcl, ("multiple",))
+    with pytest.raises(BenchmarkError, match="unknown BFCL category"):
+        bench_bfcl.load(bfcl, ("live_simple",))
