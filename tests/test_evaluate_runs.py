@@ -118,7 +118,7 @@ def test_rotbench_oracle(fixtures_dir):
 
 def test_toolhop_tiny_model_end_to_end(fixtures_dir, tiny_model, tmp_path):
     preds = tmp_path / "p.jsonl"
-    report = evaluate(EvalConfig(evaluator="toolhop", data=str(fixtures_dir / "toolhop"),
+    report = evaluate(EvalConfig(evaluator="toolhop", data=str(fixtures_dir / "toolhop" / "toolhop_4.jsonl"),
                                  model=tiny_model, limit=2, max_turns=2, max_new_tokens=8,
                                  device="cpu", predictions=str(preds), quiet=True),
                       _pm(bench_toolhop))
