@@ -280,6 +280,19 @@ _dumps, _loads = _private_json()
 _mdumps, _mloads = marshal.dumps, marshal.loads  # fast private deep copy of JSON-like data
 
 
+def _gc_controls():
+    """freeze/disable/enable of the cyclic GC, captured privately; ``gc`` itself is dropped
+    from ``sys.modules`` (and denied to tool code), so its introspection stays out of reach."""
+    import gc
+
+    controls = gc.freeze, gc.disable, gc.enable
+    sys.modules.pop("gc", None)
+    return controls
+
+
+_gc_freeze, _gc_disable, _gc_enable = _gc_controls()
+
+
 def _serialize(value):
     if type(value) is dict or type(value) is list:  # noqa: E721 - exact types, as released
         return _dumps(value, False)  # == json.dumps(value, ensure_ascii=False)
@@ -395,13 +408,17 @@ def main(argv):
             if initial is _MISSING:
                 send({"need": "state"})
                 continue
+            _gc_disable()  # a database is ~10^6 acyclic containers: don't scan them, ever
             try:
                 episodes[episode] = _mloads(initial)  # the episode's own copy
             except MemoryError:
+                _gc_enable()
                 for _ in request["calls"]:
                     send({"ok": False, "content": "the episode's database does not fit in the "
                                                   "tool process's memory limit"})
                 continue
+            _gc_freeze()  # out of the collector's generations; refcounting frees it at the end
+            _gc_enable()
         max_output = request["max_output"]
         guard.scope = env.modules
         for name, arguments in request["calls"]:

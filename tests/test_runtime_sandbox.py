@@ -37,6 +37,7 @@ HOSTILE = {
     "fork": "def fork():\n    import os\n    if os.fork() == 0:\n        import time\n        time.sleep(300)\n    return 'forked'",
     "patch": "def patch():\n    import json\n    json.dumps = lambda *a, **k: 'PATCHED'\n    return 'patched'",
     "thread": "def thread():\n    import threading, time\n    threading.Thread(target=time.sleep, args=(300,)).start()\n    return 'started'",
+    "introspect": "def introspect():\n    import gc\n    return len(gc.get_objects())",
     "good": GOOD,
 }
 
