@@ -79,6 +79,17 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
             executor.close()
 
 
+def _utf8_safe(value: Any) -> Any:
+    """``value`` with unencodable characters (lone surrogates) replaced by ``?``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_utf8_safe(v) for v in value]
+    return value
+
+
 def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: str = "hermes",
                on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
                pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
@@ -112,7 +123,10 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
                 row = {"line": lineno}
                 row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,
                                      executor=executor, timeout=tool_timeout))
-                writer.write(row)
+                try:
+                    writer.write(row)
+                except UnicodeEncodeError:  # a tool returned lone surrogates: not writable UTF-8
+                    writer.write(_utf8_safe(row))
                 total += row["score"]
                 count += 1
                 if bar is not None:

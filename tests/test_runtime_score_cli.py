@@ -99,3 +99,14 @@ def test_python_api(tmp_path):
     write(src, [record(CALL)])
     summary = api.score_file(str(src), str(out), reward="solve_pr")
     assert summary["scored"] == 1 and summary["mean_score"] == 1.0
+
+
+def test_unwritable_tool_output_is_replaced_not_fatal(tmp_path):
+    rec = record('<tool_call>{"name": "odd", "arguments": {}}</tool_call>',
+                 codes=json.dumps({"odd": "def odd():\n    return 'Paris\\ud800'"}),
+                 unsolved_set=json.dumps({"odd": ["Paris"]}))
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write(src, [rec, record(CALL)])
+    assert main(["score", "--input", str(src), "--out", str(out), "--quiet"]) == 0
+    rows = read(out)
+    assert rows[0]["results"] == ["Paris?"] and rows[0]["score"] == 1.0 and rows[1]["score"] == 1.0
