@@ -444,6 +444,8 @@ def main(argv):
             send(reply)
         # Checked after the answers went out, so it overlaps the parent's own work.
         tainted = guard.tampered(env.modules)
+        if not tainted and cpu_s > 0 and time.process_time() > 0.8 * cpu_s:
+            tainted = "the tool process used most of its CPU budget"  # recycle before SIGXCPU
 
 
 if __name__ == "__main__":

@@ -251,3 +251,11 @@ def test_forged_replies_cannot_leak_into_later_requests():
         for _ in range(3):
             later = box.run_calls("victim", {"good": GOOD}, [ToolCall("good", {"city": "Rome"})] * 3)
             assert [r.content for r in later] == ['{"city": "Rome", "capital_of": "?"}'] * 3
+
+
+def test_worker_recycled_before_its_cpu_budget_runs_out():
+    burn = "def burn():\n    import time\n    end = time.process_time() + 0.9\n    while time.process_time() < end:\n        pass\n    return 'burnt'"
+    with Sandbox(workers=1, timeout=5.0, cpu_seconds=1) as box:
+        assert box.run_calls("cpu", {"burn": burn}, [ToolCall("burn", {})])[0].content == "burnt"
+        [after] = box.run_calls("cpu", {"good": GOOD}, [ToolCall("good", {"city": "Paris"})])
+        assert after.ok and box.stats["retired"] == 1 and box.stats["crashes"] == 0
