@@ -110,3 +110,13 @@ def test_unwritable_tool_output_is_replaced_not_fatal(tmp_path):
     assert main(["score", "--input", str(src), "--out", str(out), "--quiet"]) == 0
     rows = read(out)
     assert rows[0]["results"] == ["Paris?"] and rows[0]["score"] == 1.0 and rows[1]["score"] == 1.0
+
+
+def test_many_records_keep_input_order(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    responses = [CALL if i % 3 == 0 else MISS if i % 3 == 1 else "It is Paris" for i in range(25)]
+    write(src, [record(r) for r in responses])
+    assert main(["score", "--input", str(src), "--out", str(out), "--workers", "3", "--quiet"]) == 0
+    rows = read(out)
+    assert [r["line"] for r in rows] == list(range(1, 26))
+    assert [r["score"] for r in rows] == [1.0 if i % 3 == 0 else 0.0 if i % 3 == 1 else 0.5 for i in range(25)]
