@@ -18,6 +18,9 @@ _EXPORTS = {
     "verify": "toolfeedback.pipeline:verify",
     "rollout": "toolfeedback.rollout:rollout",
     "build_tiny_model": "toolfeedback.tiny_model:build_tiny_model",
+    "train": "toolfeedback.training:train",
+    "evaluate": "toolfeedback.evaluation:evaluate",
+    "analyze": "toolfeedback.analysis:analyze",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,34 @@
+"""An example third-party toolfeedback plugin: one reward and one CLI verb."""
+
+import toolfeedback
+
+
+class HitCount:
+    """Reward = number of calls that hit an unsolved answer."""
+
+    name = "example_hits"
+
+    def score(self, outcome):
+        return float(getattr(outcome, "n_hits", 0))
+
+
+class Hello:
+    name = "hello"
+    help = "say hello (from the example plugin)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--who", default="world", help="whom to greet")
+
+    def run(self, args, pm):
+        print(f"hello {args.who}")
+        return 0
+
+
+@toolfeedback.hookimpl
+def register_rewards(register):
+    register(HitCount())
+
+
+@toolfeedback.hookimpl
+def register_commands(register):
+    register(Hello())

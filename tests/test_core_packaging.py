@@ -1,0 +1,30 @@
+"""A built wheel holds all three import packages and the data files."""
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+
+@pytest.mark.slow
+def test_wheel_contains_the_three_packages(tmp_path, repo_root):
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(repo_root, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "out", ".whl", "tests"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--no-index", "-w", str(tmp_path / "dist"), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("toolfeedback-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for module in ["toolfeedback/__init__.py", "toolfeedback/hookspecs.py",
+                   "toolfeedback/plugins/__init__.py", "toolfeedback/plugins/plugins_verb.py",
+                   "toolfeedback/contrib/__init__.py"]:
+        assert module in names, module
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "[toolfeedback]" in entry_points and "plugins_verb" in entry_points
+    assert "toolfeedback = toolfeedback.cli:main" in entry_points
