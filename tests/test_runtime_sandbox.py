@@ -259,3 +259,13 @@ def test_worker_recycled_before_its_cpu_budget_runs_out():
         assert box.run_calls("cpu", {"burn": burn}, [ToolCall("burn", {})])[0].content == "burnt"
         [after] = box.run_calls("cpu", {"good": GOOD}, [ToolCall("good", {"city": "Paris"})])
         assert after.ok and box.stats["retired"] == 1 and box.stats["crashes"] == 0
+
+
+def test_scratch_files_never_reach_another_environment():
+    write = "def write():\n    with open('note.txt', 'w') as f:\n        f.write('secret')\n    return 'ok'"
+    read = "def read():\n    with open('note.txt') as f:\n        return f.read()"
+    with Sandbox(workers=1) as box:
+        assert box.run_calls("writer", {"write": write}, [ToolCall("write", {})])[0].content == "ok"
+        [r] = box.run_calls("reader", {"read": read}, [ToolCall("read", {})])
+        assert not r.ok and "No such file" in r.content
+        assert box.stats["retired"] == 1
