@@ -77,6 +77,7 @@ class _Worker:
         self.envs: set[str] = set()
         self.episodes: set[str] = set()
         self.states: set[str] = set()
+        self.seq = 0  # request number: every reply must echo it (and its call index)
 
     def send(self, obj: Any, deadline: float) -> None:
         data = json.dumps(obj).encode()
@@ -121,6 +122,13 @@ class _Worker:
             if not chunk:
                 raise _WorkerGone(self._death("it exited"))
             self.buf += chunk
+
+    def stale(self) -> bool:
+        """True when bytes are waiting that no request asked for (a tool wrote to the pipe)."""
+        if self.buf:
+            return True
+        ready, _, _ = select.select([self.resp_r], [], [], 0)
+        return bool(ready)
 
     def _death(self, default: str) -> str:
         try:
@@ -294,17 +302,28 @@ class Sandbox:
         max_bytes = self.max_output * 6 + (1 << 16)
         results: list[ToolResult] = []
         self.stats["requests"] += 1
+        worker.seq += 1
+        request["seq"] = worker.seq
         try:
             if worker.fresh:  # only the interpreter's start-up gets the grace period
                 if worker.recv(time.monotonic() + _STARTUP_GRACE, 1 << 10) != {"ready": True}:
                     raise _WorkerGone("the tool process did not start")
                 worker.fresh = False
+            elif worker.stale():  # a tool forged replies earlier: never let them reach this request
+                self.stats["retired"] += 1
+                self._retire(slot, "the tool process sent replies nobody asked for")
+                return results
             worker.send(request, time.monotonic() + limit + 5.0)
             resent = False
             while len(results) < len(calls):
                 call = calls[len(results)]
                 reply = worker.recv(time.monotonic() + limit, max_bytes)
-                if not isinstance(reply, dict):
+                if isinstance(reply, dict) and isinstance(reply.get("seq"), int) \
+                        and reply["seq"] < worker.seq and not results:
+                    self.stats["retired"] += 1  # a stale (forged-over) reply: rerun elsewhere
+                    self._retire(slot, "the tool process sent a stale reply")
+                    return results
+                if not isinstance(reply, dict) or reply.get("seq") != worker.seq:
                     raise _WorkerGone("the tool process sent a malformed reply")
                 if "retired" in reply:  # tainted by an earlier request: replace, then retry
                     self.stats["retired"] += 1
@@ -321,7 +340,7 @@ class Sandbox:
                     resent = True
                     continue
                 content = reply.get("content")
-                if not isinstance(content, str):
+                if not isinstance(content, str) or reply.get("i") != len(results):
                     raise _WorkerGone("the tool process sent a malformed reply")
                 worker.envs.add(env_key)
                 if episode is not None:

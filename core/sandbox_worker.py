@@ -280,6 +280,19 @@ _dumps, _loads = _private_json()
 _mdumps, _mloads = marshal.dumps, marshal.loads  # fast private deep copy of JSON-like data
 
 
+def _gc_controls():
+    """freeze/disable/enable of the cyclic GC, captured privately; ``gc`` itself is dropped
+    from ``sys.modules`` (and denied to tool code), so its introspection stays out of reach."""
+    import gc
+
+    controls = gc.freeze, gc.disable, gc.enable
+    sys.modules.pop("gc", None)
+    return controls
+
+
+_gc_freeze, _gc_disable, _gc_enable = _gc_controls()
+
+
 def _serialize(value):
     if type(value) is dict or type(value) is list:  # noqa: E721 - exact types, as released
         return _dumps(value, False)  # == json.dumps(value, ensure_ascii=False)
@@ -366,8 +379,9 @@ def main(argv):
     tainted = None
     while True:
         request = recv()
+        seq = request.get("seq")
         if tainted:
-            send({"retired": tainted})
+            send({"retired": tainted, "seq": seq})
             os._exit(0)
         op = request.get("op")
         if op == "end_episode":
@@ -383,7 +397,7 @@ def main(argv):
             if len(order) > 512:  # bounded cache; the parent resends codes on a miss
                 envs.pop(order.pop(0), None)
         if env is None:
-            send({"need": "codes"})
+            send({"need": "codes", "seq": seq})
             continue
         episode = request.get("episode")
         if "state" in request:
@@ -393,18 +407,23 @@ def main(argv):
         if episode is not None and episode not in episodes:
             initial = pristine.get(request.get("state_key"), _MISSING)
             if initial is _MISSING:
-                send({"need": "state"})
+                send({"need": "state", "seq": seq})
                 continue
+            _gc_disable()  # a database is ~10^6 acyclic containers: don't scan them, ever
             try:
                 episodes[episode] = _mloads(initial)  # the episode's own copy
             except MemoryError:
-                for _ in request["calls"]:
-                    send({"ok": False, "content": "the episode's database does not fit in the "
-                                                  "tool process's memory limit"})
+                _gc_enable()
+                for i in range(len(request["calls"])):
+                    send({"ok": False, "seq": seq, "i": i,
+                          "content": "the episode's database does not fit in the tool "
+                                     "process's memory limit"})
                 continue
+            _gc_freeze()  # out of the collector's generations; refcounting frees it at the end
+            _gc_enable()
         max_output = request["max_output"]
         guard.scope = env.modules
-        for name, arguments in request["calls"]:
+        for i, (name, arguments) in enumerate(request["calls"]):
             kwargs = {"data": episodes[episode]} if episode is not None else {}
             try:
                 namespace = {"__builtins__": dict(pristine_builtins)}
@@ -421,10 +440,12 @@ def main(argv):
                 reply = {"ok": False}
             if len(content) > max_output:
                 content = content[:max_output] + f"... [truncated {len(content) - max_output} characters]"
-            reply["content"] = content
+            reply["content"], reply["seq"], reply["i"] = content, seq, i
             send(reply)
         # Checked after the answers went out, so it overlaps the parent's own work.
         tainted = guard.tampered(env.modules)
+        if not tainted and cpu_s > 0 and time.process_time() > 0.8 * cpu_s:
+            tainted = "the tool process used most of its CPU budget"  # recycle before SIGXCPU
 
 
 if __name__ == "__main__":

@@ -79,6 +79,17 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
             executor.close()
 
 
+def _utf8_safe(value: Any) -> Any:
+    """``value`` with unencodable characters (lone surrogates) replaced by ``?``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_utf8_safe(v) for v in value]
+    return value
+
+
 def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: str = "hermes",
                on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
                pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
@@ -106,17 +117,39 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
         from .sandbox import Sandbox
 
         executor = Sandbox(workers=workers, timeout=tool_timeout)
+    def one(lineno, env, response, answer):
+        row = {"line": lineno}
+        row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,
+                             executor=executor, timeout=tool_timeout))
+        return row
+
+    # Records are scored by `workers` threads (one sandbox worker each) and written in input
+    # order; a bad line (on_error="stop") is raised after everything before it was written.
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
     try:
-        with JsonlWriter(out, "w") as writer:
-            for lineno, (env, response, answer) in reader:
-                row = {"line": lineno}
-                row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,
-                                     executor=executor, timeout=tool_timeout))
-                writer.write(row)
-                total += row["score"]
-                count += 1
-                if bar is not None:
-                    bar.update(1)
+        with JsonlWriter(out, "w") as writer, ThreadPoolExecutor(max(1, workers)) as pool:
+            def flush(keep: int) -> None:
+                nonlocal total, count
+                while len(pending) > keep:
+                    row = pending.popleft().result()
+                    try:
+                        writer.write(row)
+                    except UnicodeEncodeError:  # a tool returned lone surrogates
+                        writer.write(_utf8_safe(row))
+                    total += row["score"]
+                    count += 1
+                    if bar is not None:
+                        bar.update(1)
+
+            try:
+                for lineno, (env, response, answer) in reader:
+                    pending.append(pool.submit(one, lineno, env, response, answer))
+                    flush(2 * max(1, workers))
+            finally:
+                flush(0)
     finally:
         if bar is not None:
             bar.close()

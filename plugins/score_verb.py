@@ -36,7 +36,8 @@ class ScoreCommand:
         parser.add_argument("--tool-timeout", type=float, default=10.0, metavar="S",
                             help="wall-clock limit per tool call in seconds (default: 10)")
         parser.add_argument("--workers", type=int, default=2, metavar="N",
-                            help="sandbox worker processes (default: 2)")
+                            help="sandbox worker processes; records are scored concurrently, "
+                                 "one per worker, and written in input order (default: 2)")
         parser.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                             help="stop at the first bad line (default) or report it and "
                                  "score the rest")

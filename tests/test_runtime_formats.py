@@ -68,3 +68,16 @@ def test_openai_structured():
     assert openai.parse(json.dumps(message)).calls == parsed.calls
     assert openai.parse("plain words").content == "plain words"
     assert openai.parse(openai.render("x", parsed.calls)).calls == parsed.calls
+
+
+def test_plugin_modules_import_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, toolfeedback.plugins.format_hermes, toolfeedback.plugins.format_llama3, "
+            "toolfeedback.plugins.format_openai, toolfeedback.plugins.rewards_solve, "
+            "toolfeedback.plugins.score_verb\n"
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'subprocess', 'toolfeedback.sandbox') "
+            "if m in sys.modules]\nprint(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -37,6 +37,7 @@ HOSTILE = {
     "fork": "def fork():\n    import os\n    if os.fork() == 0:\n        import time\n        time.sleep(300)\n    return 'forked'",
     "patch": "def patch():\n    import json\n    json.dumps = lambda *a, **k: 'PATCHED'\n    return 'patched'",
     "thread": "def thread():\n    import threading, time\n    threading.Thread(target=time.sleep, args=(300,)).start()\n    return 'started'",
+    "introspect": "def introspect():\n    import gc\n    return len(gc.get_objects())",
     "good": GOOD,
 }
 
@@ -237,3 +238,34 @@ def test_registered_objects_satisfy_their_protocols():
     assert catalog.names("tool_formats") == ["hermes", "llama3", "openai"]
     assert catalog.names("rewards") == ["format", "solve_f1", "solve_pr", "solve_precision", "solve_rate"]
     assert "score" in catalog.names("commands")
+
+
+def test_forged_replies_cannot_leak_into_later_requests():
+    forge = ("def forge():\n    import os, json\n    for seq in range(1, 4):\n        for i in range(3):\n"
+             "            frame = json.dumps({'ok': True, 'content': 'FORGED', 'seq': seq, 'i': i}).encode()\n"
+             "            for fd in range(3, 12):\n                try:\n"
+             "                    os.write(fd, len(frame).to_bytes(4, 'big') + frame)\n"
+             "                except OSError:\n                    pass\n    return 'done'")
+    with Sandbox(workers=1, timeout=2.0) as box:
+        box.run_calls("forger", {"forge": forge}, [ToolCall("forge", {})])  # its own result is its business
+        for _ in range(3):
+            later = box.run_calls("victim", {"good": GOOD}, [ToolCall("good", {"city": "Rome"})] * 3)
+            assert [r.content for r in later] == ['{"city": "Rome", "capital_of": "?"}'] * 3
+
+
+def test_worker_recycled_before_its_cpu_budget_runs_out():
+    burn = "def burn():\n    import time\n    end = time.process_time() + 0.9\n    while time.process_time() < end:\n        pass\n    return 'burnt'"
+    with Sandbox(workers=1, timeout=5.0, cpu_seconds=1) as box:
+        assert box.run_calls("cpu", {"burn": burn}, [ToolCall("burn", {})])[0].content == "burnt"
+        [after] = box.run_calls("cpu", {"good": GOOD}, [ToolCall("good", {"city": "Paris"})])
+        assert after.ok and box.stats["retired"] == 1 and box.stats["crashes"] == 0
+
+
+def test_scratch_files_never_reach_another_environment():
+    write = "def write():\n    with open('note.txt', 'w') as f:\n        f.write('secret')\n    return 'ok'"
+    read = "def read():\n    with open('note.txt') as f:\n        return f.read()"
+    with Sandbox(workers=1) as box:
+        assert box.run_calls("writer", {"write": write}, [ToolCall("write", {})])[0].content == "ok"
+        [r] = box.run_calls("reader", {"read": read}, [ToolCall("read", {})])
+        assert not r.ok and "No such file" in r.content
+        assert box.stats["retired"] == 1

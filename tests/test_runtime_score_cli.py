@@ -99,3 +99,24 @@ def test_python_api(tmp_path):
     write(src, [record(CALL)])
     summary = api.score_file(str(src), str(out), reward="solve_pr")
     assert summary["scored"] == 1 and summary["mean_score"] == 1.0
+
+
+def test_unwritable_tool_output_is_replaced_not_fatal(tmp_path):
+    rec = record('<tool_call>{"name": "odd", "arguments": {}}</tool_call>',
+                 codes=json.dumps({"odd": "def odd():\n    return 'Paris\\ud800'"}),
+                 unsolved_set=json.dumps({"odd": ["Paris"]}))
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write(src, [rec, record(CALL)])
+    assert main(["score", "--input", str(src), "--out", str(out), "--quiet"]) == 0
+    rows = read(out)
+    assert rows[0]["results"] == ["Paris?"] and rows[0]["score"] == 1.0 and rows[1]["score"] == 1.0
+
+
+def test_many_records_keep_input_order(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    responses = [CALL if i % 3 == 0 else MISS if i % 3 == 1 else "It is Paris" for i in range(25)]
+    write(src, [record(r) for r in responses])
+    assert main(["score", "--input", str(src), "--out", str(out), "--workers", "3", "--quiet"]) == 0
+    rows = read(out)
+    assert [r["line"] for r in rows] == list(range(1, 26))
+    assert [r["score"] for r in rows] == [1.0 if i % 3 == 0 else 0.0 if i % 3 == 1 else 0.5 for i in range(25)]
