@@ -1,0 +1,126 @@
+"""Score model responses in FTRL step records: ``toolfeedback score`` and its Python API.
+
+Each input record is an FTRL-format step sample (``tools``, ``codes``, ``unsolved_set``,
+``solve_rate``, ``answer``, ...) plus the model's ``response`` (a string; for the
+``openai`` format also a message object). Each output line, in input order, holds the
+``score`` and its breakdown (calls, results, hits, remaining answers).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable, Iterator
+
+from .errors import ConfigError, InputError
+from .executor import DEFAULT_TIMEOUT
+from .ftrl import FieldError, from_record
+
+
+def parse_scored_record(record: Any):
+    """``(environment, response, answer)`` of one record; :class:`FieldError` names a bad field."""
+    env = from_record(record)
+    if "response" not in record:
+        raise FieldError("$.response", "missing")
+    response = record["response"]
+    if not isinstance(response, (str, dict)):
+        raise FieldError("$.response", "expected a string (or a message object)")
+    answer = record.get("answer")
+    return env, response, answer
+
+
+def _tool_format(pm, name: str):
+    from .registry import Catalog
+
+    return Catalog(pm).get("tool_formats", name)
+
+
+def score_one(env, response, answer, *, reward, tool_format, executor,
+              timeout: float | None = None) -> dict[str, Any]:
+    """Run one response and return ``{"score": float, ...breakdown}``."""
+    from .env import run_step
+
+    outcome = run_step(env, response, executor=executor, tool_format=tool_format,
+                       answer=answer, timeout=timeout)
+    row: dict[str, Any] = {"id": env.id, "score": reward.score(outcome)}
+    row.update(outcome.breakdown())
+    if hasattr(reward, "components"):
+        row["components"] = reward.components(outcome)
+    return row
+
+
+def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_format: str = "hermes",
+          pm=None, executor=None, tool_timeout: float = DEFAULT_TIMEOUT,
+          workers: int = 2) -> Iterator[dict[str, Any]]:
+    """Score record dicts lazily, in order. A bad record raises :class:`InputError` naming
+    its index and field. ``executor`` defaults to a :class:`~toolfeedback.sandbox.Sandbox`
+    owned (and closed) by this generator."""
+    from .env import make_reward
+    from .manager import create_plugin_manager
+
+    pm = pm or create_plugin_manager()
+    rewarder = make_reward(pm, reward)
+    fmt = _tool_format(pm, tool_format)
+    own = executor is None
+    if own:
+        from .sandbox import Sandbox
+
+        executor = Sandbox(workers=workers, timeout=tool_timeout)
+    try:
+        for index, record in enumerate(records):
+            try:
+                env, response, answer = parse_scored_record(record)
+            except FieldError as exc:
+                field, _, msg = str(exc).partition(": ")
+                raise InputError(msg, field=f"[{index}]{field[1:]}") from None
+            yield score_one(env, response, answer, reward=rewarder, tool_format=fmt,
+                            executor=executor, timeout=tool_timeout)
+    finally:
+        if own:
+            executor.close()
+
+
+def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: str = "hermes",
+               on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
+               pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
+    """Score every line of ``input`` into ``out`` (JSONL, input order, one line per good
+    record, each with its input ``line``). ``on_error="skip"`` reports bad lines and goes on.
+    Returns a summary: ``scored``, ``skipped``, ``errors`` (messages), ``mean_score``."""
+    from .env import make_reward
+    from .jsonl import JsonlReader, JsonlWriter
+    from .manager import create_plugin_manager
+
+    if tool_timeout is None or not tool_timeout > 0:
+        raise ConfigError("--tool-timeout must be a positive number of seconds")
+    pm = pm or create_plugin_manager()
+    rewarder = make_reward(pm, reward)
+    fmt = _tool_format(pm, tool_format)
+    reader = JsonlReader(input, parse_scored_record, on_error=on_error)
+    own = executor is None
+    total, count = 0.0, 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="score", unit="rec", file=sys.stderr, disable=not sys.stderr.isatty())
+    if own:
+        from .sandbox import Sandbox
+
+        executor = Sandbox(workers=workers, timeout=tool_timeout)
+    try:
+        with JsonlWriter(out, "w") as writer:
+            for lineno, (env, response, answer) in reader:
+                row = {"line": lineno}
+                row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,
+                                     executor=executor, timeout=tool_timeout))
+                writer.write(row)
+                total += row["score"]
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if own:
+            executor.close()
+    return {"scored": count, "skipped": reader.skipped, "errors": [str(e) for e in reader.errors],
+            "mean_score": total / count if count else None, "reward": reward}

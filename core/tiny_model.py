@@ -1,0 +1,172 @@
+"""A tiny Qwen3-architecture causal LM built offline: the default model of tests and demos.
+
+:func:`build_tiny_model` trains a byte-level BPE tokenizer on text generated here (tool
+schemas, tool-call markup, chat markup, short sentences about a made-up world), wraps it
+as a ``PreTrainedTokenizerFast`` with the Qwen chat special tokens and our own chat
+template (tools in the system prompt, ``<tool_call>`` JSON, ``<tool_response>``,
+``enable_thinking``), and saves a randomly initialised ``Qwen3ForCausalLM`` next to it.
+Everything is seeded: the same seed and size give byte-identical files. Nothing downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from .errors import ToolfeedbackError
+
+#: Added tokens that ``decode(skip_special_tokens=True)`` removes (chat framing).
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+#: Added tokens that stay in decoded text: the tool-call and reasoning markup is parsed
+#: from the text, so it must survive decoding (Qwen3 marks them non-special too).
+MARKUP_TOKENS = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
+                 "<think>", "</think>", "<tools>", "</tools>")
+
+SIZES = {
+    "tiny": dict(vocab=2048, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=16),
+    "small": dict(vocab=4096, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=32),
+}
+
+# A Qwen3-style template written for this project. Tools go into the system prompt;
+# assistant tool calls render as <tool_call>{"name", "arguments"}</tool_call>; tool
+# results are grouped into one user turn of <tool_response> blocks; reasoning
+# (``reasoning_content``) is kept only for assistant turns after the last real user
+# query, as Qwen3 does; ``enable_thinking=false`` pre-fills an empty think block.
+CHAT_TEMPLATE = (
+    "{%- set ns = namespace(last_query=-1) -%}"
+    "{%- for m in messages -%}{%- if m.role == 'user' -%}{%- set ns.last_query = loop.index0 -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if tools -%}"
+    "{{- '<|im_start|>system\\n' -}}"
+    "{%- if messages and messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}"
+    "{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -}}"
+    "{%- for tool in tools -%}{{- '\\n' + (tool | tojson) -}}{%- endfor -%}"
+    "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": "
+    "<function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}"
+    "{%- elif messages and messages[0].role == 'system' -%}"
+    "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'system' and loop.first -%}"
+    "{%- elif m.role == 'user' or m.role == 'system' -%}"
+    "{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' -}}"
+    "{%- elif m.role == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if m.reasoning_content and loop.index0 > ns.last_query -%}"
+    "{{- '<think>\\n' + (m.reasoning_content | trim) + '\\n</think>\\n\\n' -}}"
+    "{%- endif -%}"
+    "{{- m.content or '' -}}"
+    "{%- for call in (m.tool_calls or []) -%}"
+    "{%- set fn = call.function if call.function is defined else call -%}"
+    "{%- if m.content or not loop.first -%}{{- '\\n' -}}{%- endif -%}"
+    "{{- '<tool_call>\\n{\\\"name\\\": \\\"' + fn.name + '\\\", \\\"arguments\\\": ' -}}"
+    "{%- if fn.arguments is string -%}{{- fn.arguments -}}{%- else -%}{{- fn.arguments | tojson -}}{%- endif -%}"
+    "{{- '}\\n</tool_call>' -}}"
+    "{%- endfor -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- elif m.role == 'tool' -%}"
+    "{%- if loop.first or messages[loop.index0 - 1].role != 'tool' -%}{{- '<|im_start|>user' -}}{%- endif -%}"
+    "{{- '\\n<tool_response>\\n' + m.content + '\\n</tool_response>' -}}"
+    "{%- if loop.last or messages[loop.index0 + 1].role != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if enable_thinking is defined and enable_thinking is false -%}"
+    "{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}"
+    "{%- endif -%}"
+)
+
+_WORDS = ("city country river mountain person company film book song team player author "
+          "director capital population founded born located height length area year "
+          "language currency president mayor river_length elevation genre album award "
+          "the of in is was what which who where when how many and with for by from "
+          "answer question tool call result error name value arguments function search "
+          "get find lookup query list filter format unit date number string object array").split()
+_NAMES = ("Avalon Brindle Corvus Dunmore Elara Fenwick Galen Halvard Isolde Jorvik Kestrel "
+          "Lumen Marrow Norrell Orin Pellam Quill Rowan Sable Tamsin Ulric Vesper Wren "
+          "Yarrow Zephyr").split()
+
+
+def _corpus(seed: int, n: int = 600) -> list[str]:
+    """Training text for the tokenizer: markup, schemas, calls and sentences (seeded)."""
+    rng = random.Random(seed)
+    lines = [CHAT_TEMPLATE]
+    for _ in range(n):
+        rel, ent = rng.choice(_WORDS), rng.choice(_NAMES)
+        fn = f"get_{rel}_of_{rng.choice(_WORDS)}"
+        schema = {"type": "function", "function": {
+            "name": fn, "description": f"Return the {rel} of a {rng.choice(_WORDS)}.",
+            "parameters": {"type": "object", "properties": {
+                "name": {"type": "string", "description": f"the {rng.choice(_WORDS)} name"},
+                "year": {"type": "integer"}, "unit": {"type": "string", "enum": ["km", "m"]}},
+                "required": ["name"]}}}
+        call = {"name": fn, "arguments": {"name": ent, "year": rng.randint(1800, 2025)}}
+        lines += [
+            json.dumps(schema),
+            f"<tool_call>\n{json.dumps(call)}\n</tool_call>",
+            f"<tool_response>\n{json.dumps({rel: f'{rng.choice(_NAMES)} {rng.randint(1, 9999)}'})}\n</tool_response>",
+            f"<|im_start|>user\nWhat is the {rel} of the {rng.choice(_WORDS)} {ent}?<|im_end|>",
+            f"<think>\nI should call {fn} with {ent}.\n</think>\n\nThe answer is {rng.choice(_NAMES)}.",
+            " ".join(rng.choice(_WORDS + _NAMES) for _ in range(rng.randint(5, 20))),
+            "an error occured when call " + fn + ": missing argument",
+        ]
+    return lines
+
+
+def _train_tokenizer(seed: int, vocab: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(_corpus(seed), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", bos_token=None,
+                                   additional_special_tokens=["<|im_start|>"],
+                                   padding_side="left", model_max_length=32768)
+    fast.add_tokens(list(MARKUP_TOKENS), special_tokens=False)
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny") -> Path:
+    """Build and save the tiny model and tokenizer in ``out_dir``; return its path.
+
+    Loadable with ``AutoModelForCausalLM.from_pretrained(out_dir)`` and
+    ``AutoTokenizer.from_pretrained(out_dir)``, by TRL and by lm-eval. Deterministic.
+    """
+    if size not in SIZES:
+        raise ToolfeedbackError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    spec = dict(SIZES[size])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = _train_tokenizer(seed, spec.pop("vocab"))
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), pad]
+    config = Qwen3Config(vocab_size=len(tokenizer), max_position_embeddings=32768,
+                         tie_word_embeddings=True, bos_token_id=pad, eos_token_id=eos,
+                         pad_token_id=pad, **spec)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = Qwen3ForCausalLM(config).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    model.generation_config = GenerationConfig(bos_token_id=pad, eos_token_id=eos,
+                                               pad_token_id=pad, do_sample=False)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
