@@ -52,7 +52,7 @@ class PolicyGradientAlgorithm:
             use_cpu=not torch.cuda.is_available(),
         )
         if c.gradient_checkpointing:  # passing False still triggers a deprecation warning
-            values["gradient_checkpointing"] = True
+            values["activation_checkpointing"] = True
         values.update(overrides)
         try:
             return GRPOConfig(**values)

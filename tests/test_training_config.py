@@ -39,10 +39,12 @@ def test_every_field_has_help_and_paper_defaults():
             c.reward) == (1e-6, 16, 0.001, 0.001, 1.0, 16384, "solve_f1")
 
 
-def test_paper_config_file_loads(repo_root):
-    config = TrainConfig.load(repo_root / "configs" / "paper_grpo.toml")
-    assert (config.algorithm, config.lr, config.num_generations, config.beta, config.entropy_coef,
-            config.max_new_tokens) == ("grpo", 1e-6, 16, 0.001, 0.001, 1024)
+@pytest.mark.parametrize("name, algorithm", [("paper_grpo", "grpo"), ("paper_reinforce_pp", "reinforce_pp")])
+def test_paper_config_files_load(repo_root, name, algorithm):
+    config = TrainConfig.load(repo_root / "configs" / f"{name}.toml")
+    assert config.algorithm == algorithm
+    assert (config.lr, config.num_generations, config.beta, config.entropy_coef,
+            config.max_new_tokens) == (1e-6, 16, 0.001, 0.001, 1024)
     assert config.per_device_batch_size * config.gradient_accumulation_steps * 8 == 512
 
 

@@ -36,6 +36,8 @@ def changed(model, before):
 
 @pytest.mark.slow
 def test_grpo_two_steps_change_weights_and_log_our_rewards(tmp_path, tiny_model):  # noqa: F811
+    """2 GRPO steps move the weights; the on_train_log observer sees loss, kl and a reward
+    equal to the mean of what our StepReward returned at that step."""
     trainer, observer, before = run_algorithm("grpo", tmp_path, tiny_model)
     assert changed(trainer.model, before)
     history = trainer.step_reward.history
@@ -95,3 +97,21 @@ def test_lora_lower_mlp_trains_only_adapter_weights(tmp_path, tiny_model):  # no
     merged = AutoModelForCausalLM.from_pretrained(out / "merged", local_files_only=True)
     diff = {n for n, p in merged.named_parameters() if not torch.equal(p, original[n])}
     assert diff and all(".layers.0.mlp." in n for n in diff)
+
+
+@pytest.mark.slow
+def test_train_verb_flags_override_the_config_file(tmp_path, tiny_model, capsys):  # noqa: F811
+    from helpers.training import FIXTURE
+    from toolfeedback.cli import main
+
+    config = tmp_path / "train.toml"
+    config.write_text('[train]\nnum_generations = 4\nper_device_batch_size = 4\nmax_new_tokens = 8\n'
+                      'max_steps = 5\nmode = "think"\n')
+    out = tmp_path / "ckpt"
+    status = main(["train", "--config", str(config), "--model", str(tiny_model), "--data", str(FIXTURE),
+                   "--out", str(out), "--max-steps", "1", "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    saved = json.loads((out / "train_config.json").read_text())
+    assert (saved["max_steps"], saved["num_generations"], saved["mode"]) == (1, 4, "think")
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert "saved grpo (full) checkpoint" in capsys.readouterr().out
