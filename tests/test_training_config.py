@@ -99,3 +99,9 @@ def test_cli_help_explains_every_flag(capsys):
                  "--max-steps", "--lr", "--num-generations", "--max-new-tokens", "--dpo-margin"):
         assert flag in out
     assert "lower half of the layers" in out
+
+
+def test_docs_list_every_field(repo_root):
+    text = (repo_root / "docs" / "training.md").read_text()
+    missing = [name for name in field_help(TrainConfig) if f"`{name}`" not in text]
+    assert not missing
