@@ -1,0 +1,407 @@
+"""Run untrusted tool code in a pool of persistent, limited worker processes.
+
+:class:`Sandbox` satisfies :class:`~toolfeedback.executor.Executor`. Each worker is a
+fresh ``python -I -S`` running :mod:`toolfeedback.sandbox_worker` (stdlib only) under
+resource limits and an audit hook; see that module for what is refused inside. This
+side enforces what a worker cannot be trusted with:
+
+- a wall-clock timeout per call (a worker that overruns is killed and replaced; the call
+  gets the release's timeout text, the next call of the step runs on a fresh worker);
+- a worker that dies (``os._exit``, segfault, memory kill) is reaped and replaced, and the
+  call gets an error result; nothing is left behind (pipes closed, processes reaped,
+  scratch directories removed);
+- replies are length-prefixed JSON read without blocking, bounded in size; anything
+  malformed counts as a crash.
+
+The calls of one step go in one request; each environment's code is sent once per worker
+and compiled there once; calls of one environment prefer the same worker; an episode's
+database (stateful, tau-bench style tools) lives in one worker from first use to
+:meth:`Sandbox.end_episode`.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from typing import Any, Mapping, Sequence
+
+from .executor import DEFAULT_TIMEOUT, error_text
+from .types import ToolCall, ToolResult
+
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
+_HEADER = struct.Struct(">I")
+_STARTUP_GRACE = 10.0  # a fresh interpreter gets this long on top of the first call's limit
+
+
+class _WorkerGone(Exception):
+    """The worker died, hung or spoke garbage; ``reason`` says which."""
+
+    def __init__(self, reason: str, timed_out: bool = False):
+        super().__init__(reason)
+        self.reason, self.timed_out = reason, timed_out
+
+
+class _Worker:
+    """One worker process and its pipes (parent side)."""
+
+    def __init__(self, sandbox: "Sandbox"):
+        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root)
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [
+            WORKER_SCRIPT, str(req_r), str(resp_w), self.scratch, str(sandbox.memory_mb),
+            str(sandbox.cpu_seconds), str(sandbox.file_size_mb)]
+        try:
+            self.proc = subprocess.Popen(argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         cwd=self.scratch, env={"LANG": "C.UTF-8"})
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        os.set_blocking(self.req_w, False)
+        os.set_blocking(self.resp_r, False)
+        self.started = time.monotonic()
+        self.fresh = True
+        self.buf = bytearray()
+        self.envs: set[str] = set()
+        self.episodes: set[str] = set()
+
+    def send(self, obj: Any, deadline: float) -> None:
+        data = json.dumps(obj).encode()
+        view = memoryview(_HEADER.pack(len(data)) + data)
+        while view:
+            try:
+                n = os.write(self.req_w, view)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:  # EPIPE: the worker is gone
+                raise _WorkerGone(self._death(f"its pipe closed ({errno.errorcode.get(exc.errno, exc.errno)})"))
+            view = view[n:]
+            if view:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise _WorkerGone("timed out", timed_out=True)
+                select.select([], [self.req_w], [], wait)
+
+    def recv(self, deadline: float, max_bytes: int) -> Any:
+        while True:
+            if len(self.buf) >= 4:
+                (size,) = _HEADER.unpack_from(self.buf)
+                if size > max_bytes:
+                    raise _WorkerGone("the tool process sent an oversized reply")
+                if len(self.buf) >= 4 + size:
+                    frame = bytes(self.buf[4:4 + size])
+                    del self.buf[:4 + size]
+                    try:
+                        return json.loads(frame)
+                    except (ValueError, UnicodeDecodeError):
+                        raise _WorkerGone("the tool process sent a malformed reply") from None
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                raise _WorkerGone("timed out", timed_out=True)
+            ready, _, _ = select.select([self.resp_r], [], [], wait)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.resp_r, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise _WorkerGone(self._death("it exited"))
+            self.buf += chunk
+
+    def _death(self, default: str) -> str:
+        try:
+            code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return f"the tool process failed: {default}"
+        if code < 0:
+            try:
+                import signal
+
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"the tool process was killed by signal {name}"
+        return f"the tool process exited with status {code}"
+
+    def kill(self) -> None:
+        """Kill, reap, close pipes and remove the scratch directory."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
+            pass
+        for fd in (self.req_w, self.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _Slot:
+    def __init__(self, index: int):
+        self.index = index
+        self.worker: _Worker | None = None
+        self.busy = False
+
+
+class Sandbox:
+    """A pool of sandboxed worker processes that run tool calls (an ``Executor``).
+
+    ``workers``: processes in the pool; ``timeout``: default wall-clock seconds per call;
+    ``memory_mb``: address-space limit per worker; ``cpu_seconds``: CPU time a worker may
+    use in its life before it is killed (replaced on next use); ``max_output``: characters
+    of a result kept (longer ones are cut and marked); ``file_size_mb``: largest file a
+    tool may write in its scratch directory; ``release_timeout_text``: word timeouts as
+    the release's ``func_timeout`` does (it quotes the arguments and the code, so an
+    answer in the code can hit, as it did in the release). Thread-safe; a context manager.
+    """
+
+    def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, *, memory_mb: int = 2048,
+                 cpu_seconds: int = 3600, max_output: int = 1_000_000, file_size_mb: int = 64,
+                 scratch_root: str | None = None, site_packages: bool = False,
+                 release_timeout_text: bool = True, python: str | None = None):
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        self.timeout = float(timeout)
+        self.memory_mb, self.cpu_seconds = int(memory_mb), int(cpu_seconds)
+        self.max_output, self.file_size_mb = int(max_output), int(file_size_mb)
+        self.scratch_root, self.site_packages = scratch_root, site_packages
+        self.release_timeout_text = release_timeout_text
+        self.python = python or sys.executable
+        self._slots = [_Slot(i) for i in range(workers)]
+        self._cond = threading.Condition()
+        self._owner: dict[str, int] = {}  # episode -> slot index
+        self._lost: set[str] = set()  # episodes whose worker died
+        self._closed = False
+        self.stats = {"spawned": 0, "timeouts": 0, "crashes": 0, "retired": 0, "requests": 0}
+
+    # ------------------------------------------------------------------ pool
+
+    def _acquire(self, env_key: str, episode: str | None) -> _Slot:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the sandbox is closed")
+                if episode is not None and episode in self._owner:
+                    slot = self._slots[self._owner[episode]]
+                    if not slot.busy:
+                        break
+                else:
+                    preferred = self._slots[zlib.crc32(env_key.encode("utf-8", "replace")) % len(self._slots)]
+                    slot = preferred if not preferred.busy else next(
+                        (s for s in self._slots if not s.busy), None)
+                    if slot is not None:
+                        break
+                self._cond.wait()
+            slot.busy = True
+            return slot
+
+    def _release(self, slot: _Slot) -> None:
+        with self._cond:
+            slot.busy = False
+            self._cond.notify_all()
+
+    def _worker(self, slot: _Slot) -> _Worker:
+        if slot.worker is None or slot.worker.proc.poll() is not None:
+            if slot.worker is not None:
+                self._retire(slot, "died while idle")
+            slot.worker = _Worker(self)
+            self.stats["spawned"] += 1
+        return slot.worker
+
+    def _retire(self, slot: _Slot, why: str) -> None:
+        worker, slot.worker = slot.worker, None
+        if worker is None:
+            return
+        worker.kill()
+        with self._cond:
+            for episode in worker.episodes:
+                if self._owner.get(episode) == slot.index:
+                    self._lost.add(episode)
+
+    # ------------------------------------------------------------------ calls
+
+    def run_calls(self, env_key: str, codes: Mapping[str, str], calls: Sequence[ToolCall], *,
+                  episode: str | None = None, state: Any = None,
+                  timeout: float | None = None) -> list[ToolResult]:
+        """Execute ``calls`` in order (one request per step) and return one result each."""
+        calls = list(calls)
+        if not calls:
+            return []
+        limit = self.timeout if timeout is None else float(timeout)
+        if episode is not None and state is None and episode not in self._owner:
+            episode = None  # no database given: a stateless call, as the release makes it
+        if episode is not None and episode in self._lost:
+            reason = "the episode's database was lost when its tool process was replaced"
+            return [self._error(c, reason) for c in calls]
+        results: list[ToolResult] = []
+        while len(results) < len(calls):
+            slot = self._acquire(env_key, episode)
+            try:
+                results.extend(self._run_on(slot, env_key, codes, calls[len(results):], episode,
+                                            state, limit))
+            finally:
+                self._release(slot)
+            if episode is not None and episode in self._lost and len(results) < len(calls):
+                reason = "the episode's database was lost when its tool process was replaced"
+                results.extend(self._error(c, reason) for c in calls[len(results):])
+        return results
+
+    def _run_on(self, slot: _Slot, env_key: str, codes: Mapping[str, str], calls: list[ToolCall],
+                episode: str | None, state: Any, limit: float) -> list[ToolResult]:
+        """Run as many of ``calls`` as this worker gets through; a failure ends the request
+        with that call's error result (the caller resumes on a fresh worker)."""
+        worker = self._worker(slot)
+        try:
+            payload = [[c.name, c.arguments] for c in calls]
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            return [self._error(c, f"arguments are not JSON values ({exc})") for c in calls]
+        request: dict[str, Any] = {"op": "run", "env": env_key, "calls": payload,
+                                   "max_output": self.max_output, "episode": episode}
+        if env_key not in worker.envs:
+            request["codes"] = dict(codes)
+        if episode is not None and episode not in worker.episodes:
+            request["state"] = state
+        max_bytes = self.max_output * 6 + (1 << 16)
+        results: list[ToolResult] = []
+        self.stats["requests"] += 1
+        try:
+            if worker.fresh:  # only the interpreter's start-up gets the grace period
+                if worker.recv(time.monotonic() + _STARTUP_GRACE, 1 << 10) != {"ready": True}:
+                    raise _WorkerGone("the tool process did not start")
+                worker.fresh = False
+            worker.send(request, time.monotonic() + limit + 5.0)
+            resent = False
+            while len(results) < len(calls):
+                call = calls[len(results)]
+                reply = worker.recv(time.monotonic() + limit, max_bytes)
+                if not isinstance(reply, dict):
+                    raise _WorkerGone("the tool process sent a malformed reply")
+                if "retired" in reply:  # tainted by an earlier request: replace, then retry
+                    self.stats["retired"] += 1
+                    self._retire(slot, str(reply["retired"]))
+                    return results
+                if "need" in reply:
+                    if resent:
+                        raise _WorkerGone("the tool process lost its environment")
+                    request["codes"] = dict(codes)
+                    if episode is not None:
+                        request["state"] = state
+                    worker.send(request, time.monotonic() + limit + 5.0)
+                    resent = True
+                    continue
+                content = reply.get("content")
+                if not isinstance(content, str):
+                    raise _WorkerGone("the tool process sent a malformed reply")
+                worker.envs.add(env_key)
+                if episode is not None:
+                    worker.episodes.add(episode)
+                    with self._cond:
+                        self._owner[episode] = slot.index
+                if reply.get("ok") is True:
+                    results.append(ToolResult(call.name, content, call_id=call.id))
+                else:
+                    results.append(self._error(call, content))
+        except _WorkerGone as gone:
+            call = calls[len(results)]
+            if gone.timed_out:
+                self.stats["timeouts"] += 1
+                results.append(self._timeout(call, codes, limit, episode))
+            else:
+                self.stats["crashes"] += 1
+                results.append(self._error(call, gone.reason))
+            self._retire(slot, gone.reason)
+        return results
+
+    def _error(self, call: ToolCall, reason: str) -> ToolResult:
+        return ToolResult(call.name, error_text(call.name, reason), ok=False, error=reason,
+                          call_id=call.id)
+
+    def _timeout(self, call: ToolCall, codes: Mapping[str, str], limit: float,
+                 episode: str | None) -> ToolResult:
+        short = f"timed out after {limit:g} seconds"
+        if not self.release_timeout_text:
+            return self._error(call, short)
+        # func_timeout's message, as the release's call_function(name, arguments, code) raised it.
+        kwargs = "{'data': <episode database>}" if episode is not None else "{}"
+        args = (call.name, call.arguments, codes.get(call.name))
+        text = (f"Function call_function (args={args!r}) (kwargs={kwargs}) timed out after "
+                f"{limit:f} seconds.\n")
+        return ToolResult(call.name, error_text(call.name, text), ok=False, error=short,
+                          call_id=call.id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def end_episode(self, episode: str) -> None:
+        """Drop an episode's database (in its worker) and forget it."""
+        with self._cond:
+            self._lost.discard(episode)
+            index = self._owner.get(episode)
+        if index is None:
+            return
+        slot = self._slots[index]
+        with self._cond:
+            while slot.busy and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return
+            slot.busy = True
+        try:
+            worker = slot.worker
+            if worker is not None and episode in worker.episodes:
+                try:
+                    worker.send({"op": "end_episode", "episode": episode}, time.monotonic() + 5.0)
+                    worker.episodes.discard(episode)
+                except _WorkerGone as gone:
+                    self._retire(slot, gone.reason)
+        finally:
+            with self._cond:
+                self._owner.pop(episode, None)
+            self._release(slot)
+
+    def warm(self) -> None:
+        """Start every worker now (otherwise each starts on first use)."""
+        for slot in self._slots:
+            self._worker(slot)
+
+    def close(self) -> None:
+        """Kill every worker and remove their scratch directories (idempotent)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for slot in self._slots:
+            if slot.worker is not None:
+                slot.worker.kill()
+                slot.worker = None
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # last resort; close() is the contract
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass

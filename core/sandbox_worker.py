@@ -1,0 +1,380 @@
+"""The sandbox worker: runs untrusted tool code for :mod:`toolfeedback.sandbox`.
+
+Run as a script (``python -I -S sandbox_worker.py REQ_FD RESP_FD SCRATCH MEM_MB CPU_S
+FSIZE_MB``), stdlib only, so it imports nothing of toolfeedback. It reads framed JSON
+requests (4-byte big-endian length + UTF-8 JSON) from ``REQ_FD`` and answers one frame per
+call on ``RESP_FD``. The parent never trusts what comes back: it only decodes JSON,
+enforces the wall-clock timeout and kills/replaces a worker that misbehaves.
+
+Containment here (defence in depth, the parent's kill is the last word):
+- resource limits: address space, CPU time over the worker's life, file size, no core
+  dumps, few open files, no child processes (non-root);
+- an audit hook, installed before any tool code runs, refuses network, process creation,
+  signals, ctypes, tracing, rlimit changes and any write outside the scratch directory;
+- each call execs the tool's compiled code (compiled once per environment) in a fresh
+  namespace with a fresh copy of the builtins, as the release's ``exec`` per call does;
+- the modules an environment's code imports are fingerprinted when first imported and
+  checked after each request: a patched module (e.g. ``json.dumps = ...``), a leftover
+  thread or an unexpected new module retires the worker before it serves anyone else.
+"""
+
+import builtins
+import os
+import resource
+import signal
+import struct
+import sys
+import time
+
+_thread = sys.modules.get("_thread") or __import__("_thread")
+_HEADER = struct.Struct(">I")
+_DENIED_IMPORTS = frozenset({"ctypes", "_ctypes", "gc", "_posixsubprocess", "_xxsubinterpreters",
+                             "faulthandler_hidden"})
+_BLOCKED_EVENTS = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                   "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.setsid", "os.setpgid",
+                   "pty.", "ctypes.", "sys.settrace", "sys.setprofile", "sys.addaudithook",
+                   "resource.setrlimit", "resource.prlimit", "signal.pthread_kill", "os.chdir",
+                   "os.fchdir", "os.chroot", "os.putenv", "os.unsetenv", "urllib.", "http.client.",
+                   "ftplib.", "smtplib.", "poplib.", "imaplib.", "nntplib.", "telnetlib.",
+                   "webbrowser.", "mmap.", "os.startfile", "winreg.", "sys._current_frames",
+                   "cpython.", "sys.remote_exec")
+_PATH_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
+                          "os.truncate", "os.utime", "os.link", "os.symlink", "os.chflags",
+                          "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree", "shutil.copyfile",
+                          "shutil.copytree", "shutil.move", "shutil.chown", "os.listxattr",
+                          "os.setxattr", "os.removexattr"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+class SandboxViolation(PermissionError):
+    """Raised inside tool code for an operation the sandbox refuses."""
+
+
+def _install_audit_hook(scratch):
+    root = os.path.realpath(scratch)
+    prefix = root + os.sep
+    realpath = os.path.realpath
+    fspath = os.fspath
+
+    def inside(path):
+        if isinstance(path, int):
+            return False
+        try:
+            p = realpath(fspath(path))
+        except Exception:  # noqa: BLE001 - an odd path is refused
+            return False
+        if isinstance(p, bytes):
+            p = p.decode("utf-8", "surrogateescape")
+        return p == root or p.startswith(prefix)
+
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(mode, str):
+                writing = any(c in mode for c in "wax+")
+            else:
+                writing = isinstance(flags, int) and flags >= 0 and bool(flags & _WRITE_FLAGS)
+            if writing and not inside(path):
+                raise SandboxViolation(f"writing to {path!r} is not allowed (only the scratch directory)")
+            return
+        if event == "import":
+            if args[0].partition(".")[0] in _DENIED_IMPORTS:
+                raise SandboxViolation(f"importing {args[0]} is not allowed in the tool sandbox")
+            return
+        if event in _PATH_EVENTS:
+            for arg in args:
+                if isinstance(arg, (str, bytes, os.PathLike)) and not inside(arg):
+                    raise SandboxViolation(f"{event} outside the scratch directory is not allowed")
+            return
+        if event.startswith(_BLOCKED_EVENTS):
+            raise SandboxViolation(f"{event} is not allowed in the tool sandbox")
+
+    sys.addaudithook(hook)
+
+
+def _set_limits(mem_mb, cpu_s, fsize_mb):
+    def limit(which, value):
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+    if mem_mb > 0:
+        limit(resource.RLIMIT_AS, mem_mb * 1024 * 1024)
+    if cpu_s > 0:
+        limit(resource.RLIMIT_CPU, cpu_s)
+    limit(resource.RLIMIT_FSIZE, fsize_mb * 1024 * 1024)
+    limit(resource.RLIMIT_CORE, 0)
+    limit(resource.RLIMIT_NOFILE, 64)
+    if os.getuid() != 0:  # root ignores RLIMIT_NPROC; the audit hook covers it
+        limit(resource.RLIMIT_NPROC, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big write raises instead of killing
+
+
+# ---------------------------------------------------------------- module fingerprints
+
+
+class _Print:
+    """A module's attributes (and its own Python classes' attributes) at first sight.
+
+    References are kept so that ids cannot be reused by new objects; comparison is by
+    identity (``id``), never by ``==``, which tool code could override.
+    """
+
+    __slots__ = ("keys", "refs", "ids", "classes", "class_ids")
+
+    def __init__(self, module):
+        d = module.__dict__
+        self.keys, self.refs = tuple(d), tuple(d.values())
+        self.ids = tuple(map(id, self.refs))
+        name = getattr(module, "__name__", None)
+        self.classes = tuple(v for v in self.refs if isinstance(v, type) and not v.__flags__ & (1 << 9)
+                             and v.__dict__.get("__module__") == name)  # heap types of this module
+        self.class_ids = tuple(tuple(map(id, c.__dict__.values())) for c in self.classes)
+
+    def changed(self, module):
+        d = module.__dict__
+        if tuple(map(id, d.values())) != self.ids or tuple(d) != self.keys:
+            return True
+        return any(tuple(map(id, c.__dict__.values())) != ids
+                   for c, ids in zip(self.classes, self.class_ids))
+
+
+class Guard:
+    """Tracks the modules tool code can reach and detects tampering with them.
+
+    After every request the modules imported by that environment's code (and ``json``,
+    which this worker's replies rely on) are compared with their first-sight prints;
+    every ``FULL_EVERY`` requests all known modules are (modules reached without an
+    import statement, e.g. through ``sys.modules``).
+    """
+
+    FULL_EVERY = 32
+    CORE = ("builtins", "json", "json.encoder", "json.decoder", "json.scanner")
+
+    def __init__(self):
+        self.prints = {}
+        self.known = set()
+        for name in list(sys.modules):  # everything loaded before any tool code ran
+            self.watch(name)
+        self.real_import = builtins.__import__
+        self.threads = _thread._count()
+        self.scope = set()  # the current environment's imported modules
+        self.requests = 0
+
+    def watch(self, name):
+        self.scope.add(name) if hasattr(self, "scope") else None
+        if name not in self.known and name in sys.modules:
+            self.known.add(name)
+            module = sys.modules[name]
+            if isinstance(getattr(module, "__dict__", None), dict):  # typing.io & co. have none
+                self.prints[name] = _Print(module)
+
+    def tool_import(self, name, globals=None, locals=None, fromlist=(), level=0):
+        """The ``__import__`` tool code sees: refuses denied modules, fingerprints the rest."""
+        if level == 0 and name.partition(".")[0] in _DENIED_IMPORTS:
+            raise ImportError(f"importing {name} is not allowed in the tool sandbox")
+        before = len(sys.modules)
+        try:
+            module = self.real_import(name, globals, locals, fromlist, level)
+        finally:  # fingerprint what got loaded before tool code can touch it, even on failure
+            if len(sys.modules) != before:
+                for new in [n for n in list(sys.modules) if n not in self.known]:
+                    self.watch(new)
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            self.watch(".".join(parts[:i]))
+        for item in fromlist or ():
+            if f"{name}.{item}" in sys.modules:
+                self.watch(f"{name}.{item}")
+        return module
+
+    def tampered(self, scope):
+        """A reason string when a module changed, a thread was left running or a module
+        appeared unseen; ``None`` when the worker is still clean."""
+        if _thread._count() != self.threads:
+            return "a tool left a thread running"
+        self.requests += 1
+        full = self.requests % self.FULL_EVERY == 0
+        names = self.prints if full else set(self.CORE) | scope
+        modules = sys.modules
+        for name in names:
+            module, fp = modules.get(name), self.prints.get(name)
+            if fp is not None and (module is None or fp.changed(module)):
+                return f"a tool modified module {name}"
+        if len(modules) != len(self.known) and set(modules) - self.known:
+            return "a tool imported modules outside the sandbox's view"
+        if os.stat(self.scratch).st_mtime_ns != self.scratch_mtime:  # cheaper than listdir
+            if os.listdir(self.scratch):
+                return "a tool left files in the scratch directory"
+            self.scratch_mtime = os.stat(self.scratch).st_mtime_ns
+        return None
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _private_json():
+    """``json.dumps``-identical encoders and a decoder built from the C accelerator at start,
+    so a tool that patches the ``json`` module cannot change what this worker writes."""
+    import _json
+    from json import decoder
+
+    make, plain, ascii_ = _json.make_encoder, _json.encode_basestring, _json.encode_basestring_ascii
+    scanner = _json.make_scanner(decoder.JSONDecoder())
+
+    def default(o):  # JSONEncoder.default's wording
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    def dumps(value, ensure_ascii):
+        encoder = make({}, default, ascii_ if ensure_ascii else plain, None, ": ", ", ",
+                       False, False, True)
+        return "".join(encoder(value, 0))
+
+    def loads(data):
+        value, _ = scanner(data.decode("utf-8"), 0)
+        return value
+
+    return dumps, loads
+
+
+_dumps, _loads = _private_json()
+
+
+def _serialize(value):
+    if type(value) is dict or type(value) is list:  # noqa: E721 - exact types, as released
+        return _dumps(value, False)  # == json.dumps(value, ensure_ascii=False)
+    if type(value) is not str:  # noqa: E721
+        return str(value)
+    return value
+
+
+class Environment:
+    """One environment's tools: compiled once, each call run in a fresh namespace."""
+
+    def __init__(self, codes):
+        self.sources = codes
+        self.compiled = {}
+        self.modules = set()  # modules this environment's code imported
+
+    def code(self, name):
+        if name not in self.compiled:
+            source = self.sources[name]  # KeyError(name): the release's error for an unknown tool
+            try:
+                self.compiled[name] = compile(source, "<string>", "exec")  # the release's filename
+            except BaseException as exc:  # noqa: BLE001 - re-raised at every call, as exec would
+                self.compiled[name] = exc
+        code = self.compiled[name]
+        if isinstance(code, BaseException):
+            raise code
+        return code
+
+
+def main(argv):
+    req_fd, resp_fd = int(argv[1]), int(argv[2])
+    scratch, mem_mb, cpu_s, fsize_mb = argv[3], int(argv[4]), int(argv[5]), int(argv[6])
+    os.chdir(scratch)
+    parent = os.getppid()
+    guard = Guard()
+    guard.scratch = os.path.realpath(scratch)
+    guard.scratch_mtime = os.stat(guard.scratch).st_mtime_ns
+    pristine_builtins = dict(builtins.__dict__)
+    pristine_builtins["__import__"] = guard.tool_import
+    _set_limits(mem_mb, cpu_s, fsize_mb)
+    _install_audit_hook(scratch)
+    sys.setrecursionlimit(1000)
+
+    def watchdog():  # exit when the parent is gone, even while a tool spins
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    baseline = _thread._count() + 1
+    _thread.start_new_thread(watchdog, ())
+    while _thread._count() < baseline:  # the count rises only once the thread runs
+        time.sleep(0.001)
+    guard.threads = baseline
+    envs = {}
+    episodes = {}
+    order = []
+    read, write = os.read, os.write
+
+    def recv():
+        head = b""
+        while len(head) < 4:
+            chunk = read(req_fd, 4 - len(head))
+            if not chunk:
+                os._exit(0)
+            head += chunk
+        (size,) = _HEADER.unpack(head)
+        buf = bytearray()
+        while len(buf) < size:
+            chunk = read(req_fd, min(size - len(buf), 1 << 20))
+            if not chunk:
+                os._exit(0)
+            buf += chunk
+        return _loads(bytes(buf))
+
+    def send(obj):
+        data = _dumps(obj, True).encode()
+        data = _HEADER.pack(len(data)) + data
+        while data:
+            data = data[write(resp_fd, data):]
+
+    send({"ready": True})  # the parent's startup grace ends here
+    tainted = None
+    while True:
+        request = recv()
+        if tainted:
+            send({"retired": tainted})
+            os._exit(0)
+        op = request.get("op")
+        if op == "end_episode":
+            episodes.pop(request["episode"], None)
+            continue
+        if op != "run":
+            continue
+        key = request["env"]
+        env = envs.get(key)
+        if request.get("codes") is not None:
+            env = envs[key] = Environment(request["codes"])
+            order.append(key)
+            if len(order) > 512:  # bounded cache; the parent resends codes on a miss
+                envs.pop(order.pop(0), None)
+        if env is None:
+            send({"need": "codes"})
+            continue
+        episode = request.get("episode")
+        if episode is not None and "state" in request:
+            episodes[episode] = request["state"]
+        if episode is not None and episode not in episodes:
+            send({"need": "state"})
+            continue
+        max_output = request["max_output"]
+        guard.scope = env.modules
+        for name, arguments in request["calls"]:
+            kwargs = {"data": episodes[episode]} if episode is not None else {}
+            try:
+                namespace = {"__builtins__": dict(pristine_builtins)}
+                exec(env.code(name), namespace, namespace)  # noqa: S102 - sandboxed by design
+                if name not in namespace:
+                    raise NameError(f"name {name} is not defined")
+                content = _serialize(namespace[name](**arguments, **kwargs))
+                reply = {"ok": True}
+            except BaseException as exc:  # noqa: BLE001 - reported to the model, as released
+                try:
+                    content = str(exc)
+                except BaseException:  # noqa: BLE001
+                    content = type(exc).__name__
+                reply = {"ok": False}
+            if len(content) > max_output:
+                content = content[:max_output] + f"... [truncated {len(content) - max_output} characters]"
+            reply["content"] = content
+            send(reply)
+        # Checked after the answers went out, so it overlaps the parent's own work.
+        tainted = guard.tampered(env.modules)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
