@@ -1,0 +1,165 @@
+"""Rollout files: trajectory records, step samples, and resuming after a kill.
+
+Per finished episode the step samples are written first, then the trajectory line; both
+writers flush per line. On restart, a torn last line is dropped (:func:`repair_tail`),
+the finished episodes are read back from the trajectory file (key: environment id and
+sample index), step samples of episodes that have no trajectory line (killed in between)
+are removed, and only the missing episodes run. So a kill at any moment loses at most
+the episodes in flight, and never duplicates or truncates a line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import InputError
+from .jsonl import JsonlReader, JsonlWriter, repair_tail
+from .types import Environment, Trajectory
+
+
+def trajectory_record(traj: Trajectory) -> dict[str, Any]:
+    """One trajectory as a JSON object (messages, steps with calls/hits/rewards, metrics)."""
+    return {
+        "env_id": traj.env_id,
+        "sample": traj.sample,
+        "mode": traj.mode,
+        "model": traj.model,
+        "finished": traj.finished,
+        "metrics": traj.metrics.as_dict(),
+        "reward": sum(s.reward for s in traj.steps),
+        "steps": [{
+            "index": s.index,
+            "response": s.response,
+            "content": s.content,
+            "reasoning": s.reasoning,
+            "calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in s.calls],
+            "results": [{"content": r.content, "ok": r.ok, "error": r.error} for r in s.results],
+            "hits": list(s.hits),
+            "reward": s.reward,
+            "unsolved_before": {k: list(v) for k, v in s.unsolved_before.items()},
+            "solve_rate_before": s.solve_rate_before,
+        } for s in traj.steps],
+        "messages": list(traj.messages),
+        "metadata": traj.metadata,
+    }
+
+
+def _done_keys(path: Path) -> set[tuple[str, int]]:
+    done: set[tuple[str, int]] = set()
+    if not path.exists():
+        return done
+    for lineno, obj in JsonlReader(path):
+        if not isinstance(obj, dict) or not isinstance(obj.get("env_id"), str):
+            raise InputError("not a trajectory record (no env_id); refusing to append to it",
+                             path=str(path), line=lineno)
+        done.add((obj["env_id"], int(obj.get("sample", 0))))
+    return done
+
+
+def _sample_key(obj: Any) -> tuple[str, int] | None:
+    info = (obj.get("metadata") or {}).get("rollout") if isinstance(obj, dict) else None
+    if not isinstance(info, dict):
+        return None
+    return info.get("env_id"), int(info.get("sample", 0))
+
+
+def _prune_samples(path: Path, done: set[tuple[str, int]]) -> int:
+    """Rewrite ``path`` keeping only samples of finished episodes (atomic replace)."""
+    if not path.exists():
+        return 0
+    repair_tail(path)
+    tmp = path.with_name(path.name + ".tmp")
+    dropped = 0
+    with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+        for line in src:
+            if not line.strip():
+                continue
+            try:
+                key = _sample_key(json.loads(line))
+            except json.JSONDecodeError:
+                key = None
+            if key in done:
+                dst.write(line)
+            else:
+                dropped += 1
+    if dropped:
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
+    return dropped
+
+
+class RolloutOutputs:
+    """The trajectory writer and the optional step-sample writer, resume-aware."""
+
+    def __init__(self, out: str, samples_out: str | None, *, resume: bool = True):
+        from .ftrl import to_record
+
+        self._to_record = to_record
+        self.out = Path(out)
+        self.samples_path = Path(samples_out) if samples_out else None
+        if resume:
+            repair_tail(self.out)
+            self.done = _done_keys(self.out)
+            if self.samples_path is not None:
+                _prune_samples(self.samples_path, self.done)
+        else:
+            self.done = set()
+        mode = "a" if resume else "w"
+        self.samples = JsonlWriter(self.samples_path, mode) if self.samples_path else None
+        self.trajectories = JsonlWriter(self.out, mode)
+
+    def write(self, traj: Trajectory, samples: list[Environment]) -> None:
+        """Samples first, then the trajectory line that marks the episode finished."""
+        if self.samples is not None:
+            for sample in samples:
+                self.samples.write(self._to_record(sample))
+        self.trajectories.write(trajectory_record(traj))
+        self.done.add((traj.env_id, traj.sample))
+
+    def close(self) -> None:
+        """Flush and close both files."""
+        if self.samples is not None:
+            self.samples.close()
+        self.trajectories.close()
+
+
+def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
+              limit: int | None = None, on_error: str = "stop"
+              ) -> tuple[Iterator[tuple[Environment, int]], JsonlReader, int]:
+    """``(episodes to run, reader, total)``: every (environment, sample) of ``path`` not in
+    ``done``. A first pass validates the whole file, so a bad line stops the run before any
+    model is loaded (``on_error="stop"``) or is counted and skipped; duplicate ids are an
+    error. The episodes are then streamed in a second pass (the file is never held whole)."""
+    from .ftrl import from_record
+
+    reader = JsonlReader(path, from_record, on_error=on_error)
+    keep: set[int] = set()
+    seen: dict[str, int] = {}
+    total = 0
+    for lineno, env in reader:
+        if limit is not None and len(keep) >= limit:
+            break
+        if env.id in seen:
+            error = InputError(f"duplicate environment id {env.id!r} (first on line {seen[env.id]})",
+                               path=path, line=lineno, field="$.id")
+            if on_error == "stop":
+                raise error
+            reader.skipped += 1
+            reader.errors.append(error)
+            continue
+        seen[env.id] = lineno
+        keep.add(lineno)
+        total += sum(1 for k in range(n_samples) if (env.id, k) not in done)
+
+    def episodes() -> Iterator[tuple[Environment, int]]:
+        for lineno, env in JsonlReader(path, from_record, on_error="skip"):
+            if lineno in keep:
+                for k in range(n_samples):
+                    if (env.id, k) not in done:
+                        yield env, k
+
+    return episodes(), reader, total

@@ -1,0 +1,115 @@
+"""``toolfeedback tiny-model`` and ``toolfeedback rollout``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from toolfeedback import hookimpl
+
+
+class TinyModelCommand:
+    """Build the offline tiny model (see :mod:`toolfeedback.tiny_model`)."""
+
+    name = "tiny-model"
+    help = "build a tiny random-init Qwen3-architecture model with a local tokenizer (offline)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write the model into")
+        parser.add_argument("--seed", type=int, default=0,
+                            help="seed of the tokenizer corpus and the weights (default 0)")
+        parser.add_argument("--size", choices=("tiny", "small"), default="tiny",
+                            help="tiny: hidden 64, 2 layers, vocab ~2k; small: hidden 128, "
+                                 "4 layers, vocab ~4k (default tiny)")
+
+    def run(self, args, pm) -> int:
+        from toolfeedback.tiny_model import build_tiny_model
+
+        print(build_tiny_model(args.out_dir, seed=args.seed, size=args.size))
+        return 0
+
+
+class RolloutCommand:
+    """Run a model in environments and write trajectories (and step samples)."""
+
+    name = "rollout"
+    help = "run a model in environments, batched turn by turn; write trajectories and step samples"
+    description = (
+        "Run every environment of --envs to its end (a response without a tool call, or\n"
+        "--max-turns), all active episodes batched per turn, tools in the sandbox. Writes one\n"
+        "trajectory per line to --out and, with --samples-out, FTRL-format step samples.\n"
+        "Re-running with the same --out resumes: finished episodes are kept, the rest run.")
+
+    def add_arguments(self, parser):
+        add = parser.add_argument
+        add("--config", help="TOML file with a [rollout] table (flags override it)")
+        add("--model", help="model directory (hf) or served model name (openai)")
+        add("--envs", help="environments JSONL in FTRL format")
+        add("--out", help="trajectories JSONL (appended on resume)")
+        add("--samples-out", help="also write FTRL-format step samples (training prompts) here")
+        add("--mode", help="inference mode: no-think (default), think, think-prompted")
+        add("--backend", help="generation backend: hf (default), openai, vllm")
+        add("--backend-option", action="append", metavar="KEY=VALUE", default=[],
+            help="backend option, repeatable (hf: device=cpu, dtype=bfloat16; "
+                 "openai: base_url=http://host:8000/v1, api_key=...); VALUE is JSON or text")
+        add("--tool-format", help="tool-call format of the model's text (default hermes)")
+        add("--reward", help="step reward, e.g. solve_f1 (default) or 'solve_f1:1,format:0.2'")
+        add("--batch-size", type=int, help="episodes generated together per turn (default 32)")
+        add("--max-turns", type=int, help="assistant turns per episode at most (default 20)")
+        add("--max-new-tokens", type=int,
+            help="token budget per response (default 1024 no-think, 8192 think)")
+        add("--temperature", type=float, help="sampling temperature, 0 = greedy (default 0)")
+        add("--top-p", type=float, help="nucleus sampling mass (default 1.0)")
+        add("--n-samples", type=int, help="episodes per environment (default 1; >1 needs temperature > 0)")
+        add("--seed", type=int, help="sampling seed (default 0)")
+        add("--limit", type=int, help="use only the first N environments")
+        add("--skip-bad-lines", action="store_true",
+            help="skip invalid environment lines (reported) instead of stopping")
+        add("--workers", type=int, help="sandbox worker processes (default 2)")
+        add("--tool-timeout", type=float, help="seconds per tool call (default 10)")
+        add("--no-resume", action="store_true", help="overwrite --out instead of resuming it")
+        add("--quiet", action="store_true", help="no progress bar, no summary")
+
+    def run(self, args, pm) -> int:
+        from toolfeedback.config import load_config
+        from toolfeedback.errors import ConfigError
+        from toolfeedback.rollout import RolloutConfig, rollout
+
+        options = {}
+        for item in args.backend_option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--backend-option {item!r}: expected KEY=VALUE")
+            try:
+                options[key] = json.loads(value)
+            except json.JSONDecodeError:
+                options[key] = value
+        overrides = {
+            "model": args.model, "envs": args.envs, "out": args.out, "samples_out": args.samples_out,
+            "mode": args.mode, "backend": args.backend, "tool_format": args.tool_format,
+            "reward": args.reward, "batch_size": args.batch_size, "max_turns": args.max_turns,
+            "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
+            "top_p": args.top_p, "n_samples": args.n_samples, "seed": args.seed, "limit": args.limit,
+            "workers": args.workers, "tool_timeout": args.tool_timeout,
+            "on_error": "skip" if args.skip_bad_lines else None,
+            "resume": False if args.no_resume else None,
+            "progress": False if args.quiet else None,
+            "backend_options": options or None,
+        }
+        for required in ("model", "envs", "out"):
+            if overrides[required] is None and not args.config:
+                raise ConfigError(f"--{required} is required (or give it in --config)")
+        config = load_config(RolloutConfig, args.config, section="rollout" if args.config else None,
+                             overrides=overrides)
+        summary = rollout(config, pm=pm)
+        if not args.quiet:
+            for error in summary["errors"]:
+                print(f"skipped: {error}", file=sys.stderr)
+            print(json.dumps(summary, indent=2))
+        return 0
+
+
+@hookimpl
+def register_commands(register):
+    register(TinyModelCommand())
+    register(RolloutCommand())
