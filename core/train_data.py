@@ -39,7 +39,7 @@ def make_executor(timeout: float):
         from .executor import InProcessExecutor
 
         return InProcessExecutor(timeout=timeout)
-    return Sandbox()  # per-call limits are passed with each run_calls
+    return Sandbox(workers=2, timeout=timeout)
 
 
 def sample_columns(env) -> dict[str, Any]:

@@ -86,3 +86,24 @@ def test_overlong_prompts_are_dropped(parts, tokenizer):
     lengths = sorted(len(tokenizer(r["prompt"])["input_ids"]) for r in rows)
     rows, dropped = rl_rows(samples, tokenizer, mode, max_prompt_length=lengths[0])
     assert len(rows) >= 1 and dropped == len(samples) - len(rows) and dropped >= 1
+
+
+def test_training_uses_the_sandbox_with_the_same_rewards(parts):
+    from toolfeedback.sandbox import Sandbox
+    from toolfeedback.train_data import make_executor
+
+    pm, catalog = parts
+    executor = make_executor(timeout=5)
+    assert isinstance(executor, Sandbox)
+    try:
+        func = StepReward(mode=catalog.get("modes", "no-think"), tool_format=catalog.get("tool_formats", "hermes"),
+                          reward=make_reward(pm, "solve_f1"), executor=executor, timeout=5)
+        samples = fixture_samples()
+        columns = {}
+        for env in samples:
+            for key, value in sample_columns(env).items():
+                columns.setdefault(key, []).append(value)
+        got = func(prompts=[""] * 3, completions=[text for text, _ in GOOD], **columns)
+    finally:
+        executor.close()
+    assert got == pytest.approx([value for _, value in GOOD])
