@@ -78,14 +78,28 @@ def build_pairs(groups: Iterable[tuple[str, str, Sequence[ScoredResponse]]], mar
     return pairs
 
 
-def read_responses(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Sampled responses per step-sample id from JSONL lines ``{"id", "response"}`` or
-    ``{"id", "responses": [...]}``; errors name ``file:line: $.field``."""
+def rollout_id(env_id: str, sample: int, step: int) -> str:
+    """The step-sample id ``toolfeedback rollout --samples-out`` gives step ``step`` of
+    episode ``(env_id, sample)``."""
+    return f"{env_id}#{sample}.{step}"
+
+
+def read_responses(path: str | os.PathLike, id_of=rollout_id) -> dict[str, list[str]]:
+    """Sampled responses per step-sample id, from JSONL lines of either kind:
+
+    * ``{"id": ..., "response": "..."}`` or ``{"id": ..., "responses": [...]}``;
+    * trajectory lines of ``toolfeedback rollout`` (``env_id``, ``sample``, ``steps`` with
+      ``index`` and ``response``): step ``k`` answers step sample ``id_of(env_id, sample, k)``.
+
+    Errors name ``file:line: $.field``.
+    """
     from .jsonl import JsonlReader
 
-    def parse(obj: Any) -> tuple[str, list[str]]:
+    def parse(obj: Any) -> list[tuple[str, list[str]]]:
         if not isinstance(obj, dict):
             raise ValueError("$: expected a JSON object")
+        if "steps" in obj and "env_id" in obj:
+            return _trajectory_responses(obj, id_of)
         key = obj.get("id")
         if not isinstance(key, str) or not key:
             raise ValueError("$.id: expected a non-empty string")
@@ -93,15 +107,39 @@ def read_responses(path: str | os.PathLike) -> dict[str, list[str]]:
             texts = obj["responses"]
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise ValueError("$.responses: expected a list of strings")
-            return key, list(texts)
+            return [(key, list(texts))]
         text = obj.get("response")
         if not isinstance(text, str):
             raise ValueError("$.response: expected a string (or $.responses: a list)")
-        return key, [text]
+        return [(key, [text])]
 
     if not os.path.isfile(path):
         raise InputError("no such file", path=str(path))
     found: dict[str, list[str]] = {}
-    for _, (key, texts) in JsonlReader(path, parse, on_error="stop"):
-        found.setdefault(key, []).extend(texts)
+    for _, items in JsonlReader(path, parse, on_error="stop"):
+        for key, texts in items:
+            found.setdefault(key, []).extend(texts)
     return found
+
+
+def _trajectory_responses(obj: dict, id_of) -> list[tuple[str, list[str]]]:
+    env_id, sample, steps = obj["env_id"], obj.get("sample", 0), obj["steps"]
+    if not isinstance(env_id, str) or not isinstance(sample, int) or not isinstance(steps, list):
+        raise ValueError("$: a trajectory needs env_id (string), sample (integer), steps (list)")
+    out = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("response"), str):
+            raise ValueError(f"$.steps[{i}].response: expected a string")
+        index = step.get("index", i)
+        out.append((id_of(env_id, sample, index), [step["response"]]))
+    return out
+
+
+def prompt_signature(env) -> str:
+    """Identical step prompts (same chat prefix, tools, open answers, solve rate, answer) share
+    a signature, so responses sampled in different episodes pool into one group."""
+    import json
+
+    return json.dumps([list(env.messages), [t.to_openai() for t in env.tools],
+                       {k: list(v) for k, v in sorted(env.unsolved.items())}, env.solve_rate,
+                       env.answer], sort_keys=True, ensure_ascii=False, default=str)

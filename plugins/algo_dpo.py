@@ -27,12 +27,18 @@ class DpoAlgorithm:
     def sample_responses(self, job, tokenizer) -> dict[str, list[str]]:
         """K responses per sample id: from ``dpo_samples`` or generated with the ``hf`` backend."""
         from toolfeedback.generation import ChatRequest, SamplingParams
-        from toolfeedback.preferences import read_responses
+        from toolfeedback.preferences import read_responses, rollout_id
         from toolfeedback.registry import Catalog
 
         c = job.config
         if c.dpo_samples:
-            found = read_responses(c.dpo_samples)
+            by_episode_step = {}
+            for env in job.samples:
+                origin = env.metadata.get("rollout") if isinstance(env.metadata, dict) else None
+                if isinstance(origin, dict):
+                    by_episode_step[(origin.get("env_id"), origin.get("sample"), origin.get("step"))] = env.id
+            found = read_responses(c.dpo_samples, id_of=lambda e, s, k: by_episode_step.get(
+                (e, s, k), rollout_id(e, s, k)))
             known = {env.id for env in job.samples}
             unknown = sorted(set(found) - known)
             if unknown:
@@ -53,15 +59,22 @@ class DpoAlgorithm:
         return {env.id: [comp.text for comp in comps] for env, comps in zip(job.samples, outputs)}
 
     def build_pairs(self, job, tokenizer, responses: dict[str, list[str]], executor) -> list:
-        """Score every response and pair best vs worst per step prompt."""
+        """Score every response and pair best vs worst per step prompt.
+
+        Step samples with identical prompts (e.g. step 0 of K rollout episodes of one
+        environment) pool their responses into one group, keyed by the first one's id.
+        """
         from tqdm.auto import tqdm
 
-        from toolfeedback.preferences import ScoredResponse, build_pairs
+        from toolfeedback.preferences import ScoredResponse, build_pairs, prompt_signature
         from toolfeedback.train_data import render_prompt, score_response
 
+        pooled: dict[str, tuple] = {}
+        for env in job.samples:
+            _, texts = pooled.setdefault(prompt_signature(env), (env, []))
+            texts.extend(responses.get(env.id, []))
         groups = []
-        for env in tqdm(job.samples, desc="scoring responses", disable=not job.show_progress):
-            texts = responses.get(env.id, [])
+        for env, texts in tqdm(pooled.values(), desc="scoring responses", disable=not job.show_progress):
             scored = [ScoredResponse(t, score_response(env, t, mode=job.mode, tool_format=job.tool_format,
                                                        reward=job.reward, executor=executor,
                                                        timeout=job.config.tool_timeout))

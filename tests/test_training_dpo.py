@@ -78,3 +78,28 @@ def test_dpo_samples_with_the_hf_backend_when_no_file(tmp_path, tiny_model):  # 
     for pair in pairs:
         assert pair.chosen_reward > pair.rejected_reward
         assert {pair.chosen, pair.rejected} <= set(responses[pair.key])
+
+
+def test_dpo_pairs_from_rollout_trajectories(tmp_path, tiny_model):  # noqa: F811
+    """`toolfeedback rollout --n-samples K` output feeds DPO: step 0 of the K episodes of an
+    environment is one prompt, so their K responses form one group."""
+    from helpers.training import FIXTURE
+    from toolfeedback.rollout import RolloutConfig, rollout
+
+    traj, steps = tmp_path / "traj.jsonl", tmp_path / "steps.jsonl"
+    rollout(RolloutConfig(model=str(tiny_model), envs=str(FIXTURE), out=str(traj), samples_out=str(steps),
+                          max_turns=1, max_new_tokens=8, temperature=1.0, n_samples=3, limit=2,
+                          progress=False))
+    pm = create_plugin_manager(plugins=[ProbeRewards()])
+    algo = Catalog(pm).get("algorithms", "dpo")
+    job = prepare_job(small_config(tiny_model, tmp_path / "o", algorithm="dpo", data=str(steps),
+                                   dpo_samples=str(traj), reward="content_length"), pm)
+    tokenizer = job.load_tokenizer()
+    responses = algo.sample_responses(job, tokenizer)
+    assert len(job.samples) == 6 and len(responses) == 6  # 2 envs x 3 episodes x 1 step
+    pairs = algo.build_pairs(job, tokenizer, responses, InProcessExecutor(timeout=5))
+    assert 1 <= len(pairs) <= 2  # one group per environment, not one per episode
+    for pair in pairs:
+        env_id = pair.key.split("#")[0]
+        pooled = [t for key, texts in responses.items() if key.startswith(env_id + "#") for t in texts]
+        assert {pair.chosen, pair.rejected} <= set(pooled) and pair.chosen_reward > pair.rejected_reward

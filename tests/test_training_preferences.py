@@ -62,3 +62,26 @@ def test_read_responses_errors_name_file_line_field(tmp_path):
         read_responses(path)
     with pytest.raises(InputError, match="no such file"):
         read_responses(tmp_path / "missing.jsonl")
+
+
+def test_read_responses_from_trajectory_lines(tmp_path):
+    path = tmp_path / "traj.jsonl"
+    lines = [{"env_id": "e", "sample": s, "steps": [{"index": 0, "response": f"r{s}0"},
+                                                      {"index": 1, "response": f"r{s}1"}]}
+             for s in range(2)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert read_responses(path) == {"e#0.0": ["r00"], "e#0.1": ["r01"], "e#1.0": ["r10"], "e#1.1": ["r11"]}
+    assert read_responses(path, id_of=lambda e, s, k: f"{e}/{k}") == {"e/0": ["r00", "r10"],
+                                                                       "e/1": ["r01", "r11"]}
+    path.write_text(json.dumps({"env_id": "e", "sample": 0, "steps": [{"index": 0}]}) + "\n")
+    with pytest.raises(InputError, match=r"traj\.jsonl:1: \$\.steps\[0\]\.response"):
+        read_responses(path)
+
+
+def test_identical_step_prompts_share_a_signature():
+    from helpers.training import fixture_samples
+    from toolfeedback.preferences import prompt_signature
+
+    first, second, third = fixture_samples()
+    assert prompt_signature(first) == prompt_signature(first.evolve(id="other", metadata={"x": 1}))
+    assert len({prompt_signature(e) for e in (first, second, third)}) == 3
