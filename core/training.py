@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -257,10 +258,24 @@ def train(config: TrainConfig, pm=None) -> Path:
     from .config import config_to_dict
     from .registry import Catalog
 
+    from transformers.utils import logging as hf_logging
+
     job = prepare_job(config, pm)
     algorithm = Catalog(job.pm).get("algorithms", config.algorithm)
     job.out.mkdir(parents=True, exist_ok=True)
-    result = Path(algorithm.train(job))
+    # transformers' own loading/saving bars ignore our --quiet and TTY rule otherwise.
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if not job.show_progress:
+        hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            # TRL 1.x still calls transformers' deprecated gradient_checkpointing names: noise.
+            warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.*deprecated",
+                                    category=FutureWarning)
+            result = Path(algorithm.train(job))
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
     with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
         json.dump(config_to_dict(config), handle, indent=2)
     return result

@@ -94,10 +94,12 @@ class DpoAlgorithm:
         tokenizer = job.load_tokenizer()
         pairs = self.build_pairs(job, tokenizer, self.sample_responses(job, tokenizer), executor)
         if not pairs:
+            hint = ("give more responses per prompt in --dpo-samples" if c.dpo_samples
+                    else "sample more responses (--num-generations) or raise --temperature")
             raise ToolfeedbackError(
                 f"dpo: no preference pairs: for each of the {len(job.samples)} step prompt(s) the "
-                f"responses' rewards differ by at most dpo_margin={c.dpo_margin}; sample more "
-                f"responses (--num-generations) or lower the margin")
+                f"responses' rewards differ by at most dpo_margin={c.dpo_margin}; {hint}, or lower "
+                f"the margin")
         job.out.mkdir(parents=True, exist_ok=True)
         with JsonlWriter(job.out / "preferences.jsonl") as writer:
             for pair in pairs:
