@@ -40,6 +40,7 @@ def _trainer_class():
     class ReinforcePPTrainer(GRPOTrainer):
         """GRPOTrainer whose advantages are REINFORCE++'s batch whitening of the rewards."""
 
+        #: ``{"rewards", "lengths", "advantages"}`` of the last generation batches (at most 8).
         rpp_log: list
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -60,6 +61,7 @@ def _trainer_class():
                 self.rpp_log = []
             self.rpp_log.append({"rewards": rewards.tolist(), "lengths": lengths.tolist(),
                                  "advantages": advantages.tolist()})
+            del self.rpp_log[:-8]  # the last few batches, for inspection; bounded memory
             return output
 
     return ReinforcePPTrainer
