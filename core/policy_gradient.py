@@ -75,7 +75,8 @@ class PolicyGradientAlgorithm:
         args = self.grpo_args(job)
         model = job.load_model()
         reward = StepReward(mode=job.mode, tool_format=job.tool_format, reward=job.reward,
-                            executor=executor, timeout=job.config.tool_timeout)
+                            executor=executor, timeout=job.config.tool_timeout,
+                            parallel=job.config.tool_workers)
         trainer = self.trainer_class()(
             model=model, reward_funcs=[reward], args=args, train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer, callbacks=list(job.callbacks),
@@ -88,7 +89,7 @@ class PolicyGradientAlgorithm:
         from .train_data import make_executor
         from .train_save import save_trained
 
-        executor = make_executor(job.config.tool_timeout)
+        executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
         try:
             trainer = self.build_trainer(job, executor)
             trainer.train()

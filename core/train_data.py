@@ -31,15 +31,16 @@ def render_prompt(tokenizer, env, mode) -> str:
         raise ToolfeedbackError(f"sample {env.id!r}: the chat template failed: {exc}") from None
 
 
-def make_executor(timeout: float):
-    """The sandbox when it is available, else the in-process reference executor."""
+def make_executor(timeout: float, workers: int = 2):
+    """The sandbox (``workers`` processes) when it is available, else the in-process
+    reference executor."""
     try:
         from .sandbox import Sandbox  # type: ignore[import-not-found]
     except ImportError:
         from .executor import InProcessExecutor
 
         return InProcessExecutor(timeout=timeout)
-    return Sandbox(workers=2, timeout=timeout)
+    return Sandbox(workers=max(1, workers), timeout=timeout)
 
 
 def sample_columns(env) -> dict[str, Any]:
@@ -95,9 +96,11 @@ class StepReward:
     so tests and logs can compare against what the trainer reports.
     """
 
-    def __init__(self, *, mode, tool_format, reward, executor, timeout: float = 10.0):
+    def __init__(self, *, mode, tool_format, reward, executor, timeout: float = 10.0,
+                 parallel: int = 1):
         self.mode, self.tool_format, self.reward = mode, tool_format, reward
         self.executor, self.timeout = executor, timeout
+        self.parallel = max(1, int(parallel))  # completions scored at once (sandbox is thread-safe)
         self.__name__ = getattr(reward, "name", "reward")  # TRL names metrics after it
         self.history: list[list[float]] = []
         self._envs: dict[str, Any] = {}
@@ -113,12 +116,19 @@ class StepReward:
         missing = [k for k in keys if k not in columns]
         if missing:
             raise ToolfeedbackError(f"reward: dataset columns missing: {', '.join(missing)}")
-        scores = []
-        for i, completion in enumerate(completions):
-            text = completion if isinstance(completion, str) else completion[-1]["content"]
-            env = self._env({k: columns[k][i] for k in keys})
-            scores.append(score_response(env, text, mode=self.mode, tool_format=self.tool_format,
-                                         reward=self.reward, executor=self.executor,
-                                         timeout=self.timeout))
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        envs = [self._env({k: columns[k][i] for k in keys}) for i in range(len(texts))]
+
+        def one(i: int) -> float:
+            return score_response(envs[i], texts[i], mode=self.mode, tool_format=self.tool_format,
+                                  reward=self.reward, executor=self.executor, timeout=self.timeout)
+
+        if self.parallel > 1 and len(texts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                scores = list(pool.map(one, range(len(texts))))
+        else:
+            scores = [one(i) for i in range(len(texts))]
         self.history.append(scores)
         return scores

@@ -88,6 +88,8 @@ class TrainConfig:
     vllm_mode: str = field(default="server", metadata={
         "help": "'server' (trl vllm-serve on other GPUs) or 'colocate'"})
     tool_timeout: float = field(default=10.0, metadata={"help": "seconds per tool call (paper: 10)"})
+    tool_workers: int = field(default=2, metadata={
+        "help": "sandbox worker processes; completions are scored this many at a time"})
     dpo_beta: float | None = field(default=None, metadata={"help": "DPO beta (default 0.1)"})
     dpo_margin: float = field(default=0.0, metadata={
         "help": "DPO: pair best and worst response only when their rewards differ by more than this"})

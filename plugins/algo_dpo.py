@@ -130,7 +130,7 @@ class DpoAlgorithm:
         from toolfeedback.train_data import make_executor
         from toolfeedback.train_save import save_trained
 
-        executor = make_executor(job.config.tool_timeout)
+        executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
         try:
             trainer = self.build_trainer(job, executor)
         finally:

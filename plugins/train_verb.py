@@ -34,6 +34,7 @@ FLAGS = (
     ("--limit", "limit", int, "N"), ("--seed", "seed", int, "N"),
     ("--dpo-beta", "dpo_beta", float, "B"), ("--dpo-margin", "dpo_margin", float, "M"),
     ("--dpo-samples", "dpo_samples", str, "FILE"), ("--tool-timeout", "tool_timeout", float, "S"),
+    ("--tool-workers", "tool_workers", int, "N"),
 )
 SWITCHES = (("--merge-lora", "merge_lora"), ("--gradient-checkpointing", "gradient_checkpointing"),
             ("--bf16", "bf16"), ("--use-vllm", "use_vllm"), ("--quiet", "quiet"))

@@ -88,7 +88,7 @@ def test_overlong_prompts_are_dropped(parts, tokenizer):
     assert len(rows) >= 1 and dropped == len(samples) - len(rows) and dropped >= 1
 
 
-def test_training_uses_the_sandbox_with_the_same_rewards(parts):
+def test_training_uses_the_sandbox_with_the_same_rewards_in_parallel(parts):
     from toolfeedback.sandbox import Sandbox
     from toolfeedback.train_data import make_executor
 
@@ -97,13 +97,15 @@ def test_training_uses_the_sandbox_with_the_same_rewards(parts):
     assert isinstance(executor, Sandbox)
     try:
         func = StepReward(mode=catalog.get("modes", "no-think"), tool_format=catalog.get("tool_formats", "hermes"),
-                          reward=make_reward(pm, "solve_f1"), executor=executor, timeout=5)
+                          reward=make_reward(pm, "solve_f1"), executor=executor, timeout=5, parallel=3)
         samples = fixture_samples()
         columns = {}
         for env in samples:
             for key, value in sample_columns(env).items():
                 columns.setdefault(key, []).append(value)
-        got = func(prompts=[""] * 3, completions=[text for text, _ in GOOD], **columns)
+        texts = [text for text, _ in GOOD] + [BAD[0]] * 3
+        columns = {k: v + v for k, v in columns.items()}
+        got = func(prompts=[""] * 6, completions=texts, **columns)  # scored 3 at a time, in order
     finally:
         executor.close()
-    assert got == pytest.approx([value for _, value in GOOD])
+    assert got == pytest.approx([value for _, value in GOOD] + [0.0] * 3)
