@@ -260,15 +260,17 @@ def train(config: TrainConfig, pm=None) -> Path:
     from .config import config_to_dict
     from .registry import Catalog
 
+    from datasets.utils import logging as ds_logging
     from transformers.utils import logging as hf_logging
 
     job = prepare_job(config, pm)
     algorithm = Catalog(job.pm).get("algorithms", config.algorithm)
     job.out.mkdir(parents=True, exist_ok=True)
-    # transformers' own loading/saving bars ignore our --quiet and TTY rule otherwise.
-    was_enabled = hf_logging.is_progress_bar_enabled()
+    # transformers' and datasets' own bars ignore our --quiet and TTY rule otherwise.
+    was_enabled = [m for m in (hf_logging, ds_logging) if m.is_progress_bar_enabled()]
     if not job.show_progress:
-        hf_logging.disable_progress_bar()
+        for module in was_enabled:
+            module.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             # TRL 1.x still calls transformers' deprecated gradient_checkpointing names: noise.
@@ -276,8 +278,8 @@ def train(config: TrainConfig, pm=None) -> Path:
                                     category=FutureWarning)
             result = Path(algorithm.train(job))
     finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
+        for module in was_enabled:
+            module.enable_progress_bar()
     with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
         json.dump(config_to_dict(config), handle, indent=2)
     return result
