@@ -161,6 +161,12 @@ class TrainJob:
             raise ToolfeedbackError(f"model {self.config.model!r}: cannot load the tokenizer ({exc})") from None
         if not tok.chat_template:
             raise ToolfeedbackError(f"model {self.config.model!r}: the tokenizer has no chat template")
+        kwargs = self.mode.template_kwargs() if hasattr(self.mode, "template_kwargs") else {}
+        if "enable_thinking" in kwargs and "enable_thinking" not in str(tok.chat_template):
+            # The switch would be ignored silently: think and no-think would render alike.
+            raise ToolfeedbackError(
+                f"model {self.config.model!r}: the chat template has no enable_thinking switch, so "
+                f"mode {self.mode.name!r} cannot be rendered; use --mode think-prompted")
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         return tok

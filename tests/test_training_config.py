@@ -105,3 +105,17 @@ def test_docs_list_every_field(repo_root):
     text = (repo_root / "docs" / "training.md").read_text()
     missing = [name for name in field_help(TrainConfig) if f"`{name}`" not in text]
     assert not missing
+
+
+def test_think_mode_needs_a_template_with_the_switch(tmp_path, tiny_model):  # noqa: F811
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    template = model / "chat_template.jinja"
+    template.write_text(template.read_text().replace("enable_thinking is defined and enable_thinking is false",
+                                                     "false"))
+    job = prepare_job(small_config(model, tmp_path / "out", mode="think"))
+    with pytest.raises(ToolfeedbackError, match="no enable_thinking switch.*think-prompted"):
+        job.load_tokenizer()
+    assert prepare_job(small_config(model, tmp_path / "out", mode="think-prompted")).load_tokenizer()
