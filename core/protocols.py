@@ -133,16 +133,35 @@ class Backend(Protocol):
 
 @runtime_checkable
 class Algorithm(Protocol):
-    """An RL or preference algorithm that trains a model on step samples."""
+    """An RL or preference algorithm that trains a model on step samples.
+
+    ``train(job)`` receives a :class:`~toolfeedback.training.TrainJob` (config, samples,
+    resolved mode / reward / tool format / adapter, output dir, callbacks that must be
+    passed to the trainer) and returns the directory it saved into. Example::
+
+        class Mine:
+            name = "mine"
+            def train(self, job): ...; return job.out
+    """
 
     name: str
+
+    def train(self, job: Any) -> Any:
+        """Train on ``job.samples`` and save into ``job.out``; return the saved path."""
 
 
 @runtime_checkable
 class Adapter(Protocol):
-    """Decides which parameters train (``full``, ``lora``)."""
+    """Decides which parameters train (``full``, ``lora``).
+
+    ``peft_config(model, config)`` returns a ``peft`` config (or ``None`` for full
+    fine-tuning) for the loaded model and the :class:`~toolfeedback.training.TrainConfig`.
+    """
 
     name: str
+
+    def peft_config(self, model: Any, config: Any) -> Any:
+        """The peft config to wrap ``model`` with, or ``None`` to train every weight."""
 
 
 @runtime_checkable

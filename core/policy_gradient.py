@@ -1,0 +1,98 @@
+"""Shared driver of the on-policy algorithms (``grpo``, ``reinforce_pp``) on TRL's GRPOTrainer.
+
+Mapping of the paper's verl settings onto ``trl.GRPOConfig`` (see docs/training.md):
+lr -> ``learning_rate``; rollouts per prompt -> ``num_generations``; KL loss 0.001
+low-variance KL -> ``beta`` (TRL's per-token KL is the same k3 estimator, as a loss term);
+entropy 0.001 -> ``entropy_coef`` (a bonus subtracted from the loss, as verl); clip 0.2 ->
+``epsilon``; verl's token-mean loss aggregation -> ``loss_type="dapo"``; max response ->
+``max_completion_length``; 1 epoch -> ``num_train_epochs``; verl's mini-batches per
+rollout batch -> ``steps_per_generation``. Algorithms differ in how rewards become
+advantages: ``scale_rewards`` and, for REINFORCE++, a trainer subclass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+class PolicyGradientAlgorithm:
+    """Base of the GRPO-family algorithm plugins; subclasses set ``name`` and
+    ``scale_rewards`` and may override :meth:`trainer_class`."""
+
+    name = "policy-gradient"
+    #: TRL's advantage scaling: "group" (GRPO), "batch", "none".
+    scale_rewards = "group"
+
+    def trainer_class(self):
+        """The TRL trainer class to instantiate."""
+        from trl import GRPOTrainer
+
+        return GRPOTrainer
+
+    def grpo_args(self, job, **overrides: Any):
+        """A ``trl.GRPOConfig`` for ``job``; batch-shape errors become :class:`ConfigError`."""
+        import torch
+        from trl import GRPOConfig
+
+        c = job.config
+        values: dict[str, Any] = dict(
+            output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
+            gradient_accumulation_steps=c.gradient_accumulation_steps,
+            steps_per_generation=c.steps_per_generation, num_generations=c.num_generations,
+            max_completion_length=job.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
+            beta=c.beta, epsilon=c.epsilon, loss_type=c.loss_type, entropy_coef=c.entropy_coef,
+            scale_rewards=self.scale_rewards, num_train_epochs=c.epochs, max_steps=c.max_steps,
+            seed=c.seed, data_seed=c.seed, logging_steps=c.logging_steps, save_strategy="no",
+            report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
+            use_vllm=c.use_vllm,
+            vllm_mode=c.vllm_mode, remove_unused_columns=False, dataloader_num_workers=0,
+            use_cpu=not torch.cuda.is_available(),
+        )
+        if c.gradient_checkpointing:  # passing False still triggers a deprecation warning
+            values["activation_checkpointing"] = True
+        values.update(overrides)
+        try:
+            return GRPOConfig(**values)
+        except ValueError as exc:
+            raise ConfigError(f"train ({self.name}): {exc}") from None
+
+    def build_trainer(self, job, executor):
+        """The configured trainer (model, tokenizer, dataset, reward, adapter, callbacks)."""
+        from datasets import Dataset
+
+        from .train_data import StepReward, rl_rows
+
+        tokenizer = job.load_tokenizer()
+        rows, dropped = rl_rows(job.samples, tokenizer, job.mode, job.config.max_prompt_length)
+        if dropped and not job.config.quiet:
+            import sys
+
+            print(f"toolfeedback train: dropped {dropped} prompt(s) longer than "
+                  f"{job.config.max_prompt_length} tokens", file=sys.stderr)
+        args = self.grpo_args(job)
+        model = job.load_model()
+        reward = StepReward(mode=job.mode, tool_format=job.tool_format, reward=job.reward,
+                            executor=executor, timeout=job.config.tool_timeout,
+                            parallel=job.config.tool_workers)
+        trainer = self.trainer_class()(
+            model=model, reward_funcs=[reward], args=args, train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer, callbacks=list(job.callbacks),
+            peft_config=job.peft_config(model))
+        trainer.step_reward = reward  # tests compare logged rewards with ours
+        return job.tame(trainer)
+
+    def train(self, job) -> Path:
+        """Train and save into ``job.out``; return it."""
+        from .train_data import make_executor
+        from .train_save import save_trained
+
+        executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
+        try:
+            trainer = self.build_trainer(job, executor)
+            trainer.train()
+            return save_trained(trainer, job)
+        finally:
+            executor.close()

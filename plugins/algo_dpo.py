@@ -1,0 +1,144 @@
+"""The ``dpo`` algorithm: DPO on step-level preferences built from the verifiable reward.
+
+For every step prompt, K responses (``num_generations``) come from a samples file
+(``dpo_samples``: JSONL ``{id, response}`` / ``{id, responses}``) or are sampled with
+the ``hf`` backend in the chosen mode. Each is scored by running its calls against the
+sample (:func:`toolfeedback.train_data.score_response`); :mod:`toolfeedback.preferences`
+pairs the best with the worst when their rewards differ by more than ``dpo_margin``.
+The pairs are written to ``OUT/preferences.jsonl`` and trained with TRL's ``DPOTrainer``
+(sigmoid loss, ``beta`` = ``dpo_beta`` or 0.1; a frozen reference copy for full
+fine-tuning, the adapter-disabled base for LoRA).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolfeedback import hookimpl
+from toolfeedback.errors import ConfigError, ToolfeedbackError
+
+
+class DpoAlgorithm:
+    """Step-level DPO: best-vs-worst response pairs ranked by the verifiable reward."""
+
+    name = "dpo"
+    default_beta = 0.1
+
+    def sample_responses(self, job, tokenizer) -> dict[str, list[str]]:
+        """K responses per sample id: from ``dpo_samples`` or generated with the ``hf`` backend."""
+        from toolfeedback.generation import ChatRequest, SamplingParams
+        from toolfeedback.preferences import read_responses, rollout_id
+        from toolfeedback.registry import Catalog
+
+        c = job.config
+        if c.dpo_samples:
+            by_episode_step = {}
+            for env in job.samples:
+                origin = env.metadata.get("rollout") if isinstance(env.metadata, dict) else None
+                if isinstance(origin, dict):
+                    by_episode_step[(origin.get("env_id"), origin.get("sample"), origin.get("step"))] = env.id
+            found = read_responses(c.dpo_samples, id_of=lambda e, s, k: by_episode_step.get(
+                (e, s, k), rollout_id(e, s, k)))
+            known = {env.id for env in job.samples}
+            unknown = sorted(set(found) - known)
+            if unknown:
+                raise ToolfeedbackError(f"{c.dpo_samples}: {len(unknown)} id(s) match no step sample "
+                                        f"of {c.data} (first: {unknown[0]!r})")
+            return found
+        generator = Catalog(job.pm).get("backends", "hf").load(c.model)
+        try:
+            requests = [ChatRequest(messages=tuple(job.mode.prepare_messages(list(env.messages))),
+                                    tools=tuple(t.to_openai() for t in env.tools),
+                                    template_kwargs=dict(job.mode.template_kwargs()))
+                        for env in job.samples]
+            params = SamplingParams(max_new_tokens=job.max_new_tokens, temperature=c.temperature,
+                                    top_p=c.top_p, n=c.num_generations, seed=c.seed)
+            outputs = generator.generate(requests, params)
+        finally:
+            generator.close()
+        return {env.id: [comp.text for comp in comps] for env, comps in zip(job.samples, outputs)}
+
+    def build_pairs(self, job, tokenizer, responses: dict[str, list[str]], executor) -> list:
+        """Score every response and pair best vs worst per step prompt.
+
+        Step samples with identical prompts (e.g. step 0 of K rollout episodes of one
+        environment) pool their responses into one group, keyed by the first one's id.
+        """
+        from tqdm.auto import tqdm
+
+        from toolfeedback.preferences import ScoredResponse, build_pairs, prompt_signature
+        from toolfeedback.train_data import render_prompt, score_response
+
+        pooled: dict[str, tuple] = {}
+        for env in job.samples:
+            _, texts = pooled.setdefault(prompt_signature(env), (env, []))
+            texts.extend(responses.get(env.id, []))
+        groups = []
+        for env, texts in tqdm(pooled.values(), desc="scoring responses", disable=not job.show_progress):
+            scored = [ScoredResponse(t, score_response(env, t, mode=job.mode, tool_format=job.tool_format,
+                                                       reward=job.reward, executor=executor,
+                                                       timeout=job.config.tool_timeout))
+                      for t in texts]
+            groups.append((env.id, render_prompt(tokenizer, env, job.mode), scored))
+        return build_pairs(groups, job.config.dpo_margin)
+
+    def build_trainer(self, job, executor):
+        """The configured ``DPOTrainer`` (pairs are built and saved first)."""
+        import torch
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        from toolfeedback.jsonl import JsonlWriter
+
+        c = job.config
+        tokenizer = job.load_tokenizer()
+        pairs = self.build_pairs(job, tokenizer, self.sample_responses(job, tokenizer), executor)
+        if not pairs:
+            hint = ("give more responses per prompt in --dpo-samples" if c.dpo_samples
+                    else "sample more responses (--num-generations) or raise --temperature")
+            raise ToolfeedbackError(
+                f"dpo: no preference pairs: for each of the {len(job.samples)} step prompt(s) the "
+                f"responses' rewards differ by at most dpo_margin={c.dpo_margin}; {hint}, or lower "
+                f"the margin")
+        job.out.mkdir(parents=True, exist_ok=True)
+        with JsonlWriter(job.out / "preferences.jsonl") as writer:
+            for pair in pairs:
+                writer.write(pair.as_row())
+        try:
+            args = DPOConfig(
+                output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
+                gradient_accumulation_steps=c.gradient_accumulation_steps, num_train_epochs=c.epochs,
+                max_steps=c.max_steps, beta=c.dpo_beta if c.dpo_beta is not None else self.default_beta,
+                max_length=c.max_prompt_length + job.max_new_tokens, logging_steps=c.logging_steps,
+                save_strategy="no", report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
+                seed=c.seed, data_seed=c.seed,
+                dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+                **({"activation_checkpointing": True} if c.gradient_checkpointing else {}))
+        except ValueError as exc:
+            raise ConfigError(f"train (dpo): {exc}") from None
+        rows = [{k: v for k, v in p.as_row().items() if k in ("prompt", "chosen", "rejected")}
+                for p in pairs]
+        model = job.load_model()
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                             processing_class=tokenizer, callbacks=list(job.callbacks),
+                             peft_config=job.peft_config(model))
+        trainer.preference_pairs = pairs
+        return job.tame(trainer)
+
+    def train(self, job) -> Path:
+        """Build pairs, train, save into ``job.out``; return it."""
+        from toolfeedback.train_data import make_executor
+        from toolfeedback.train_save import save_trained
+
+        executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
+        try:
+            trainer = self.build_trainer(job, executor)
+        finally:
+            executor.close()
+        trainer.train()
+        return save_trained(trainer, job)
+
+
+@hookimpl
+def register_algorithms(register):
+    register(DpoAlgorithm())

@@ -1,0 +1,75 @@
+"""``toolfeedback train``: RL training on step samples (GRPO, REINFORCE++, DPO), full or LoRA."""
+
+from __future__ import annotations
+
+import argparse
+
+from toolfeedback import hookimpl
+
+EPILOG = """\
+Flags override the [train] section of --config FILE; every field of that section is
+listed in docs/training.md. Examples:
+
+  toolfeedback train --model tiny --data steps.jsonl --out ckpt --max-steps 2 \\
+      --num-generations 4 --max-new-tokens 64
+  toolfeedback train --config configs/paper_grpo.toml --model Qwen3-8B --data iter1.jsonl --out ckpt
+  toolfeedback train ... --algorithm dpo --adapter lora --lora-preset lower-mlp
+"""
+
+#: flag -> (config field, type, help); help defaults to the config field's help.
+FLAGS = (
+    ("--model", "model", str, "DIR"), ("--data", "data", str, "FILE"), ("--out", "out", str, "DIR"),
+    ("--algorithm", "algorithm", str, "NAME"), ("--adapter", "adapter", str, "NAME"),
+    ("--lora-preset", "lora_preset", str, "NAME"), ("--lora-r", "lora_r", int, "N"),
+    ("--lora-alpha", "lora_alpha", int, "N"), ("--lora-dropout", "lora_dropout", float, "P"),
+    ("--reward", "reward", str, "SPEC"), ("--mode", "mode", str, "NAME"),
+    ("--tool-format", "tool_format", str, "NAME"), ("--lr", "lr", float, "LR"),
+    ("--num-generations", "num_generations", int, "K"), ("--max-new-tokens", "max_new_tokens", int, "N"),
+    ("--max-prompt-length", "max_prompt_length", int, "N"), ("--temperature", "temperature", float, "T"),
+    ("--beta", "beta", float, "B"), ("--entropy-coef", "entropy_coef", float, "C"),
+    ("--batch-size", "per_device_batch_size", int, "N"),
+    ("--grad-accum", "gradient_accumulation_steps", int, "N"),
+    ("--steps-per-generation", "steps_per_generation", int, "N"),
+    ("--epochs", "epochs", float, "E"), ("--max-steps", "max_steps", int, "N"),
+    ("--limit", "limit", int, "N"), ("--seed", "seed", int, "N"),
+    ("--dpo-beta", "dpo_beta", float, "B"), ("--dpo-margin", "dpo_margin", float, "M"),
+    ("--dpo-samples", "dpo_samples", str, "FILE"), ("--tool-timeout", "tool_timeout", float, "S"),
+    ("--tool-workers", "tool_workers", int, "N"),
+)
+SWITCHES = (("--merge-lora", "merge_lora"), ("--gradient-checkpointing", "gradient_checkpointing"),
+            ("--bf16", "bf16"), ("--use-vllm", "use_vllm"), ("--quiet", "quiet"))
+
+
+class TrainCommand:
+    """Train a model on FTRL step samples with a verifiable reward."""
+
+    name = "train"
+    help = "RL-train a model on step samples (grpo, reinforce_pp, dpo; full or lora)"
+    description = help + "\n\n" + EPILOG
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from toolfeedback.config import field_help
+        from toolfeedback.training import TrainConfig
+
+        helps = field_help(TrainConfig)
+        parser.add_argument("--config", metavar="FILE", help="TOML file with a [train] section")
+        for flag, key, kind, metavar in FLAGS:
+            parser.add_argument(flag, dest=key, type=kind, metavar=metavar, default=None,
+                                help=helps[key])
+        for flag, key in SWITCHES:
+            parser.add_argument(flag, dest=key, action="store_true", default=None, help=helps[key])
+
+    def run(self, args: argparse.Namespace, pm) -> int:
+        from toolfeedback.training import TrainConfig, train
+
+        overrides = {key: getattr(args, key) for _, key, _, _ in FLAGS}
+        overrides.update({key: getattr(args, key) for _, key in SWITCHES})
+        config = TrainConfig.load(args.config, overrides)
+        out = train(config, pm)
+        print(f"saved {config.algorithm} ({config.adapter}) checkpoint to {out}")
+        return 0
+
+
+@hookimpl
+def register_commands(register):
+    register(TrainCommand())

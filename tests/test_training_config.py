@@ -1,0 +1,121 @@
+"""TrainConfig loading and the clear errors of bad training inputs (no model is trained)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers.training import FIXTURE, small_config, tiny_model  # noqa: F401 - fixture
+from toolfeedback.cli import main
+from toolfeedback.config import field_help
+from toolfeedback.errors import ConfigError, InputError, ToolfeedbackError, UnknownNameError
+from toolfeedback.training import TrainConfig, prepare_job
+
+
+def test_toml_section_then_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[train]\nalgorithm = "reinforce_pp"\nlr = 2e-6\nnum_generations = 8\n'
+                    'lora_target_modules = ["q_proj", "v_proj"]\n')
+    config = TrainConfig.load(path, {"lr": 5e-6, "mode": None})
+    assert (config.algorithm, config.lr, config.num_generations, config.mode) == ("reinforce_pp", 5e-6, 8, "no-think")
+    assert config.lora_target_modules == ("q_proj", "v_proj")
+
+
+def test_unknown_and_mistyped_keys_name_their_path(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nlearning_rate = 1e-6\n")
+    with pytest.raises(ConfigError, match=r"\$\.train.*learning_rate"):
+        TrainConfig.load(path)
+    path.write_text('[train]\nnum_generations = "many"\n')
+    with pytest.raises(ConfigError, match=r"\$\.train\.num_generations"):
+        TrainConfig.load(path)
+
+
+def test_every_field_has_help_and_paper_defaults():
+    assert all(field_help(TrainConfig).values())
+    c = TrainConfig()
+    assert (c.lr, c.num_generations, c.beta, c.entropy_coef, c.epochs, c.max_prompt_length,
+            c.reward) == (1e-6, 16, 0.001, 0.001, 1.0, 16384, "solve_f1")
+
+
+@pytest.mark.parametrize("name, algorithm", [("paper_grpo", "grpo"), ("paper_reinforce_pp", "reinforce_pp")])
+def test_paper_config_files_load(repo_root, name, algorithm):
+    config = TrainConfig.load(repo_root / "configs" / f"{name}.toml")
+    assert config.algorithm == algorithm
+    assert (config.lr, config.num_generations, config.beta, config.entropy_coef,
+            config.max_new_tokens) == (1e-6, 16, 0.001, 0.001, 1024)
+    assert config.per_device_batch_size * config.gradient_accumulation_steps * 8 == 512
+
+
+def test_missing_model_dir(tmp_path):
+    with pytest.raises(ToolfeedbackError, match="no such directory"):
+        prepare_job(small_config(tmp_path / "nope", tmp_path / "out"))
+
+
+def test_bad_data_line_is_named(tmp_path, tiny_model):  # noqa: F811
+    data = tmp_path / "d.jsonl"
+    good = FIXTURE.read_text().splitlines()[0]
+    bad = json.loads(good)
+    bad["unsolved_set"] = json.dumps({"get_capital": "Paris"})
+    data.write_text(good + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(InputError, match=r"d\.jsonl:2: \$\.unsolved_set\.get_capital"):
+        prepare_job(small_config(tiny_model, tmp_path / "out", data=str(data)))
+    data.write_text("")
+    with pytest.raises(InputError, match="no step samples"):
+        prepare_job(small_config(tiny_model, tmp_path / "out", data=str(data)))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"algorithm": "ppo"}, "no algorithm named 'ppo'"),
+    ({"adapter": "qlora"}, "no adapter named 'qlora'"),
+    ({"mode": "dream"}, "no mode named 'dream'"),
+    ({"reward": "nope"}, "no reward named 'nope'"),
+    ({"adapter": "lora", "lora_preset": "upper"}, "unknown lora preset 'upper'"),
+    ({"lora_preset": "lower-mlp"}, "needs --adapter lora"),
+    ({"num_generations": 1}, "at least 2"),
+])
+def test_bad_names_and_options(tmp_path, tiny_model, change, message):  # noqa: F811
+    with pytest.raises((UnknownNameError, ConfigError), match=message):
+        prepare_job(small_config(tiny_model, tmp_path / "out", **change))
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys, tiny_model):  # noqa: F811
+    status = main(["train", "--model", str(tiny_model), "--data", str(FIXTURE), "--out",
+                   str(tmp_path / "o"), "--algorithm", "ppo"])
+    err = capsys.readouterr().err
+    assert status == 2 and "error: no algorithm named 'ppo'" in err and "Traceback" not in err
+    status = main(["train", "--model", str(tmp_path / "missing"), "--data", str(FIXTURE), "--out", "x"])
+    assert status == 2 and "no such directory" in capsys.readouterr().err
+    status = main(["train", "--data", str(FIXTURE), "--out", "x"])
+    assert status == 2 and "no model given" in capsys.readouterr().err
+
+
+def test_cli_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--algorithm", "--adapter", "--lora-preset", "--reward", "--mode", "--config",
+                 "--max-steps", "--lr", "--num-generations", "--max-new-tokens", "--dpo-margin"):
+        assert flag in out
+    assert "lower half of the layers" in out
+
+
+def test_docs_list_every_field(repo_root):
+    text = (repo_root / "docs" / "training.md").read_text()
+    missing = [name for name in field_help(TrainConfig) if f"`{name}`" not in text]
+    assert not missing
+
+
+def test_think_mode_needs_a_template_with_the_switch(tmp_path, tiny_model):  # noqa: F811
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    template = model / "chat_template.jinja"
+    template.write_text(template.read_text().replace("enable_thinking is defined and enable_thinking is false",
+                                                     "false"))
+    job = prepare_job(small_config(model, tmp_path / "out", mode="think"))
+    with pytest.raises(ToolfeedbackError, match="no enable_thinking switch.*think-prompted"):
+        job.load_tokenizer()
+    assert prepare_job(small_config(model, tmp_path / "out", mode="think-prompted")).load_tokenizer()
