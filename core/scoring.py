@@ -79,17 +79,6 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
             executor.close()
 
 
-def _utf8_safe(value: Any) -> Any:
-    """``value`` with unencodable characters (lone surrogates) replaced by ``?``."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_utf8_safe(v) for v in value]
-    return value
-
-
 def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: str = "hermes",
                on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
                pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
@@ -135,10 +124,7 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
                 nonlocal total, count
                 while len(pending) > keep:
                     row = pending.popleft().result()
-                    try:
-                        writer.write(row)
-                    except UnicodeEncodeError:  # a tool returned lone surrogates
-                        writer.write(_utf8_safe(row))
+                    writer.write(row)  # lone surrogates from a tool come out as \u escapes
                     total += row["score"]
                     count += 1
                     if bar is not None:

@@ -101,7 +101,7 @@ def test_python_api(tmp_path):
     assert summary["scored"] == 1 and summary["mean_score"] == 1.0
 
 
-def test_unwritable_tool_output_is_replaced_not_fatal(tmp_path):
+def test_lone_surrogates_in_tool_output_are_kept_not_fatal(tmp_path):
     rec = record('<tool_call>{"name": "odd", "arguments": {}}</tool_call>',
                  codes=json.dumps({"odd": "def odd():\n    return 'Paris\\ud800'"}),
                  unsolved_set=json.dumps({"odd": ["Paris"]}))
@@ -109,7 +109,7 @@ def test_unwritable_tool_output_is_replaced_not_fatal(tmp_path):
     write(src, [rec, record(CALL)])
     assert main(["score", "--input", str(src), "--out", str(out), "--quiet"]) == 0
     rows = read(out)
-    assert rows[0]["results"] == ["Paris?"] and rows[0]["score"] == 1.0 and rows[1]["score"] == 1.0
+    assert rows[0]["results"] == ["Paris\ud800"] and rows[0]["score"] == 1.0 and rows[1]["score"] == 1.0
 
 
 def test_many_records_keep_input_order(tmp_path):
