@@ -2,7 +2,7 @@
 call per turn) vs our engine (all active episodes batched per turn), same environments,
 same token budget, greedy decoding (so both produce the same tokens), same generator.
 
-Usage: python benchmarks/bench_rollout.py [--envs 32] [--max-new-tokens 32] [--size tiny]
+Usage: python benchmarks/bench_rollout.py [--envs 32] [--max-new-tokens 256] [--size tiny]
        [--model DIR] [--device cpu|cuda] [--backend hf|vllm] [--repeat 3]
 Last line: batched_vs_sequential_ratio=<episodes/s batched / episodes/s sequential>.
 """
@@ -52,7 +52,7 @@ def run(generator, envs: Path, out: Path, batch_size: int, args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", type=int, default=32, help="number of environments")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="token budget per response")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="token budget per response")
     parser.add_argument("--max-turns", type=int, default=20, help="turns per episode at most")
     parser.add_argument("--size", default="tiny", help="tiny-model size when --model is not given")
     parser.add_argument("--model", help="model directory (default: build the tiny model)")
