@@ -19,6 +19,7 @@ _EXPORTS = {
     "rollout": "toolfeedback.rollout:rollout",
     "build_tiny_model": "toolfeedback.tiny_model:build_tiny_model",
     "train": "toolfeedback.training:train",
+    "demo": "toolfeedback.demo:demo",
     "evaluate": "toolfeedback.evaluation:evaluate",
     "analyze": "toolfeedback.analysis:analyze",
 }
