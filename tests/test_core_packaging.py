@@ -28,3 +28,17 @@ def test_wheel_contains_the_three_packages(tmp_path, repo_root):
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "[toolfeedback]" in entry_points and "plugins_verb" in entry_points
     assert "toolfeedback = toolfeedback.cli:main" in entry_points
+
+    # Installed from the wheel (not this checkout), all three packages import.
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                           "--target", str(target), str(wheel)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import toolfeedback, "
+             "toolfeedback.plugins, toolfeedback.contrib, toolfeedback.plugins.plugins_verb; "
+             "print(toolfeedback.__file__); print(toolfeedback.contrib.__file__)")
+    proc = subprocess.run([sys.executable, "-c", probe, str(target)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert all(line.startswith(str(target)) for line in proc.stdout.split()), proc.stdout
