@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import os
 import statistics
 import sys
 import threading
@@ -171,6 +173,10 @@ def main(argv=None) -> int:
     steps = mixed
     n_calls = sum(len(s[2]) for s in steps)
 
+    # The in-process baseline runs tool code in this process, and some ToolHop tools print:
+    # send that to /dev/null (cheaper than a terminal, so the baseline is, if anything, favoured).
+    quiet = contextlib.redirect_stdout(open(os.devnull, "w"))
+    quiet.__enter__()
     # Drop nondeterministic tools (random, clock): two baseline runs must agree.
     first, _, _ = run(InProcessExecutor(), steps, db_text, fresh_state_per_episode=True)
     second, _, _ = run(InProcessExecutor(), steps, db_text, fresh_state_per_episode=True)
@@ -180,6 +186,7 @@ def main(argv=None) -> int:
     n_calls = sum(len(s[2]) for s in steps)
 
     base_out, base_lat, base_wall = run(InProcessExecutor(), steps, db_text, fresh_state_per_episode=True)
+    quiet.__exit__(None, None, None)
     with Sandbox(workers=args.workers) as sandbox:
         sandbox.warm()
         run(sandbox, steps[:50], db_text, fresh_state_per_episode=False)  # start-up, first imports

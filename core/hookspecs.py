@@ -35,9 +35,10 @@ def register_stages(register):
     """Register environment-construction stages (protocol :class:`~toolfeedback.protocols.Stage`).
 
     Each stage object has ``stage`` (one of ``decompose``, ``document``, ``integrate``,
-    ``scale``, ``deploy``, ``verify``) and ``name``; names are unique per stage, so
-    ``procedural`` and ``llm`` can each provide all of them. The pipeline composes one
-    implementation per stage, chosen by name.
+    ``scale``, ``deploy``), ``name`` and ``run(item, ctx)``; names are unique per stage,
+    so ``procedural`` and ``llm`` can each provide all five. The pipeline composes one
+    implementation per stage, chosen by name, then verifies the result itself (golden
+    replay in the sandbox, :mod:`toolfeedback.verification`).
     """
 
 

@@ -50,11 +50,19 @@ class Source(Protocol):
 @runtime_checkable
 class Stage(Protocol):
     """One environment-construction stage (``stage`` is decompose, document, integrate,
-    scale, deploy or verify) under a ``name`` such as ``procedural`` or ``llm``.
+    scale or deploy) under a ``name`` such as ``procedural`` or ``llm``.
+
+    ``run(item, ctx)`` takes the previous stage's output (a question for ``decompose``, a
+    draft after that; see :mod:`toolfeedback.construction`) and returns the next one; the
+    ``deploy`` stage returns an :class:`~toolfeedback.types.Environment`. Raise
+    :class:`~toolfeedback.construction.Rejected` to drop the item with a reason.
     """
 
     name: str
     stage: str
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        """Transform one item; raise ``Rejected(reason)`` to drop it."""
 
 
 @runtime_checkable

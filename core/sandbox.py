@@ -42,6 +42,10 @@ from .types import ToolCall, ToolResult
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
 _HEADER = struct.Struct(">I")
 _STARTUP_GRACE = 10.0  # a fresh interpreter gets this long on top of the first call's limit
+# Environments whose code digest is cached by identity (each entry keeps that codes dict
+# alive): enough for every episode of a large rollout batch, small enough that memory
+# stays flat however many environments stream through.
+_CODES_CACHE = 1024
 
 
 class _WorkerGone(Exception):
@@ -375,7 +379,7 @@ class Sandbox:
         key = f"{env_key}#{digest}"
         with self._cond:
             self._codes[env_key] = (codes, key)
-            while len(self._codes) > 4096:
+            while len(self._codes) > _CODES_CACHE:
                 self._codes.pop(next(iter(self._codes)))
         return key
 
