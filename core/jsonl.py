@@ -38,23 +38,22 @@ class JsonlReader(Generic[T]):
 
     def __iter__(self) -> Iterator[tuple[int, T]]:
         try:
-            handle = open(self.path, encoding="utf-8")
+            # Binary, decoded line by line: one bad byte costs one line, and line numbers stay exact.
+            handle = open(self.path, "rb")
         except FileNotFoundError:
             raise InputError("no such file", path=self.path) from None
+        except IsADirectoryError:
+            raise InputError("is a directory, not a JSONL file", path=self.path) from None
         except OSError as exc:
             raise InputError(f"cannot open: {exc.strerror}", path=self.path) from None
         with handle:
-            lineno = 0
-            while True:
+            for lineno, raw in enumerate(handle, start=1):
                 try:
-                    line = handle.readline()
+                    line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    lineno += 1
-                    self._fail(InputError(f"not UTF-8 text ({exc.reason})", path=self.path, line=lineno))
+                    self._fail(InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                          path=self.path, line=lineno))
                     continue
-                if not line:
-                    return
-                lineno += 1
                 if not line.strip():
                     continue
                 try:

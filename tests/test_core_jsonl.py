@@ -51,11 +51,15 @@ def test_non_utf8_line_is_reported(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": "\xff\xfe"}\n{"a": 3}\n')
     reader = JsonlReader(path, on_error="skip")
-    values = [v for _, v in reader]
-    # utf-8 decoding fails on the whole buffered read; the reader reports rather than crashes
-    assert reader.skipped >= 1 or values == [{"a": 1}, {"a": 3}]
-    with pytest.raises(InputError, match="not UTF-8|invalid JSON"):
+    assert [pair for pair in reader] == [(1, {"a": 1}), (3, {"a": 3})]
+    assert reader.skipped == 1 and reader.errors[0].line == 2
+    with pytest.raises(InputError, match=r"x.jsonl:2: not UTF-8 text"):
         list(JsonlReader(path))
+
+
+def test_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        list(JsonlReader(tmp_path))
 
 
 def test_on_error_is_validated(tmp_path):
