@@ -442,6 +442,10 @@ def main(argv):
                 content = content[:max_output] + f"... [truncated {len(content) - max_output} characters]"
             reply["content"], reply["seq"], reply["i"] = content, seq, i
             send(reply)
+        # Drop this request's last references to the episode's database and the tool's
+        # objects now: otherwise an ended episode's database would be freed (milliseconds
+        # for a large one) at the start of the next request, on its caller's clock.
+        kwargs = namespace = content = reply = None
         # Checked after the answers went out, so it overlaps the parent's own work.
         tainted = guard.tampered(env.modules)
         if not tainted and cpu_s > 0 and time.process_time() > 0.8 * cpu_s:
