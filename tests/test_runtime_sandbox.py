@@ -134,6 +134,44 @@ def test_stateful_episodes_are_isolated(sandbox):
     sandbox.end_episode("ep-b")
 
 
+SNEAKY_WRITERS = {  # each mutates the database in a way a static check could miss
+    "alias": "def alias(data):\n    t = data['t']\n    row = t['k']\n    row['v'] = 'alias'\n    return 'ok'",
+    "kwargs": "def kwargs(**kw):\n    kw['data']['t']['k']['v'] = 'kwargs'\n    return 'ok'",
+    "getattr_": "def getattr_(data):\n    getattr(data['t']['k'], 'update')(v='getattr')\n    return 'ok'",
+    "locals_": "def locals_(data):\n    locals()['data']['t']['k']['v'] = 'locals'\n    return 'ok'",
+    "mapped": "def mapped(data):\n    list(map(dict.clear, [data['t']['k']]))\n    return 'ok'",
+    "imported": "from operator import setitem\ndef imported(data):\n    setitem(data['t']['k'], 'v', 'op')\n    return 'ok'",
+    "renamed": "from operator import setitem as deepcopy\ndef renamed(data):\n    deepcopy(data['t']['k'], 'v', 'op')\n    return 'ok'",
+    "frame": "import sys\ndef frame(data):\n    sys._getframe(0).f_locals['data']['t']['k']['v'] = 'frame'\n    return 'ok'",
+    "element": "def element(data):\n    rows = []\n    rows.append(data['t']['k'])\n    rows[0]['v'] = 'element'\n    return 'ok'",
+    "augmented": "def augmented(data):\n    items = data['t']['k']['items']\n    items += ['x']\n    return 'ok'",
+    "evaluated": "def evaluated(data, expr):\n    return eval(expr)",
+    "helper": "def helper(data):\n    def poke(row):\n        row['v'] = 'helper'\n    poke(data['t']['k'])\n    return 'ok'",
+    "read": "import json\nfrom copy import deepcopy\ndef read(data):\n    return json.dumps(deepcopy(data['t']))",
+}
+
+
+def test_shared_tables_never_see_a_mutation():
+    """Episodes read one shared pristine copy until a tool that may mutate reaches a table:
+    every way of mutating, however indirect, still only changes the episode's own copy."""
+    db = {"t": {"k": {"v": 1, "items": []}}, "u": {"x": 2}}
+    pristine = json.dumps(db["t"])
+    read = ToolCall("read", {})
+    with Sandbox(workers=1) as box:
+        for name in [n for n in SNEAKY_WRITERS if n != "read"]:
+            args = {"expr": "data['t']['k'].update(v='eval')"} if name == "evaluated" else {}
+            [w, seen] = box.run_calls("sneaky", SNEAKY_WRITERS, [ToolCall(name, args), read],
+                                      episode=f"w-{name}", state=db)
+            assert w.ok, (name, w.content)
+            assert seen.content != pristine, name  # the writer's own episode sees its change
+            [other] = box.run_calls("sneaky", SNEAKY_WRITERS, [read], episode=f"r-{name}", state=db)
+            assert other.content == pristine, name  # no other episode does
+            box.end_episode(f"w-{name}")
+            box.end_episode(f"r-{name}")
+        assert box.stats["spawned"] == 1 and box.stats["retired"] == 0
+    assert json.dumps(db["t"]) == pristine
+
+
 def test_fresh_namespace_per_call(sandbox):
     codes = {"count": "n = 0\ndef count():\n    global n\n    n += 1\n    return n"}
     results = sandbox.run_calls("counter", codes, [ToolCall("count", {})] * 3)
