@@ -21,6 +21,7 @@ Containment here (defence in depth, the parent's kill is the last word):
 import ast
 import builtins
 import marshal
+import operator
 import os
 import resource
 import signal
@@ -31,6 +32,7 @@ import time
 _thread = sys.modules.get("_thread") or __import__("_thread")
 _HEADER = struct.Struct(">I")
 _MISSING = object()
+_is = operator.is_
 _DENIED_IMPORTS = frozenset({"ctypes", "_ctypes", "gc", "_posixsubprocess", "_xxsubinterpreters",
                              "faulthandler_hidden"})
 _BLOCKED_EVENTS = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
@@ -149,7 +151,10 @@ class _Print:
 
     def changed(self, module):
         d = module.__dict__
-        if tuple(map(id, d.values())) != self.ids or tuple(d) != self.keys:
+        # Identity of every value and key, compared in C without building id tuples (this
+        # runs for several modules after every request).
+        if len(d) != len(self.refs) or not all(map(_is, d.values(), self.refs)) \
+                or not all(map(_is, d, self.keys)):
             # Slow path: the standard library rebinds a few attributes itself.
             volatile = _VOLATILE.get(self.name, frozenset()) | _VOLATILE_ANY
             now = [(k, id(v)) for k, v in d.items() if k not in volatile]
