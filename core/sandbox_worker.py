@@ -263,7 +263,7 @@ _PURE_ATTRS = frozenset({
     "rstrip", "split", "rsplit", "join", "startswith", "endswith", "replace", "format", "title",
     "capitalize", "casefold", "isdigit", "isalpha", "isalnum", "isnumeric", "isdecimal", "isspace",
     "islower", "isupper", "find", "rfind", "partition", "rpartition", "zfill", "splitlines",
-    "encode", "decode", "is_integer", "dumps", "loads", "deepcopy"})
+    "is_integer", "dumps", "deepcopy"})  # not loads (pickle runs code), encode/decode (codecs)
 #: The container methods that mutate their receiver.
 _MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse",
                        "update", "setdefault", "popitem", "add", "discard"})
@@ -273,8 +273,12 @@ _PURE_BUILTINS = frozenset({
     "reversed", "min", "max", "sum", "any", "all", "abs", "round", "range", "enumerate", "zip",
     "map", "filter", "isinstance", "repr", "print", "True", "False", "None", "Exception",
     "ValueError", "KeyError", "TypeError", "IndexError", "RuntimeError"})
-#: ``from MODULE import NAME`` bindings known to be harmless (typing aliases, copies).
-_PURE_IMPORTS = {"typing": None, "copy": frozenset({"deepcopy", "copy"})}
+#: ``from MODULE import NAME`` bindings known to be harmless (typing aliases, copies; not,
+#: say, ``typing.get_type_hints``, which evaluates strings).
+_PURE_IMPORTS = {"typing": frozenset({"Any", "Dict", "List", "Optional", "Tuple", "Union", "Set",
+                                      "FrozenSet", "Callable", "Iterable", "Iterator", "Sequence",
+                                      "Mapping", "Literal"}),
+                 "copy": frozenset({"deepcopy", "copy"})}
 _FRESH = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.Constant,
           ast.JoinedStr)
 _ALL = (None, True)
@@ -316,13 +320,13 @@ def _table_access(source):
             for alias in node.names:
                 bound[(alias.asname or alias.name).partition(".")[0]] = False
         elif isinstance(node, ast.ImportFrom):
-            allowed = _PURE_IMPORTS.get(node.module or "", ()) if not node.level else ()
+            allowed = _PURE_IMPORTS.get(node.module or "", frozenset()) if not node.level else frozenset()
             for alias in node.names:
                 name = alias.asname or alias.name
                 bound[name] = False
                 if alias.name == "*":
                     return _ALL
-                if not (allowed is None or alias.name in allowed):
+                if alias.name not in allowed:
                     impure_imports.add(name)
     for node in nodes:
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):

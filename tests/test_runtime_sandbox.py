@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 from pathlib import Path
 
@@ -147,8 +148,21 @@ SNEAKY_WRITERS = {  # each mutates the database in a way a static check could mi
     "augmented": "def augmented(data):\n    items = data['t']['k']['items']\n    items += ['x']\n    return 'ok'",
     "evaluated": "def evaluated(data, expr):\n    return eval(expr)",
     "helper": "def helper(data):\n    def poke(row):\n        row['v'] = 'helper'\n    poke(data['t']['k'])\n    return 'ok'",
+    "unpickled": "import pickle\ndef unpickled(data, text):\n    pickle.loads(text.encode('latin-1'))\n    return 'ok'",
+    "hints": ("from typing import get_type_hints\n_W = " + repr(
+        "import sys\nf = sys._getframe()\nwhile f is not None and 'data' not in f.f_locals:\n"
+        "    f = f.f_back\nf.f_locals['data']['t']['k']['v'] = 'hints'") + "\n"
+        "def hints(data):\n    def f(x: 'exec(_W)'): pass\n    get_type_hints(f)\n    return 'ok'"),
     "read": "import json\nfrom copy import deepcopy\ndef read(data):\n    return json.dumps(deepcopy(data['t']))",
 }
+# A pickle that runs code which finds the caller's ``data`` through frames and mutates it.
+_FRAME_WALK = ("import sys\nf = sys._getframe()\nwhile f is not None and 'data' not in f.f_locals:\n"
+               "    f = f.f_back\nf.f_locals['data']['t']['k']['v'] = 'pickle'")
+
+
+class _Exec:
+    def __reduce__(self):
+        return (exec, (_FRAME_WALK,))
 
 
 def test_shared_tables_never_see_a_mutation():
@@ -159,7 +173,8 @@ def test_shared_tables_never_see_a_mutation():
     read = ToolCall("read", {})
     with Sandbox(workers=1) as box:
         for name in [n for n in SNEAKY_WRITERS if n != "read"]:
-            args = {"expr": "data['t']['k'].update(v='eval')"} if name == "evaluated" else {}
+            args = {"evaluated": {"expr": "data['t']['k'].update(v='eval')"},
+                    "unpickled": {"text": pickle.dumps(_Exec(), protocol=0).decode("latin-1")}}.get(name, {})
             [w, seen] = box.run_calls("sneaky", SNEAKY_WRITERS, [ToolCall(name, args), read],
                                       episode=f"w-{name}", state=db)
             assert w.ok, (name, w.content)
