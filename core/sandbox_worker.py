@@ -129,7 +129,7 @@ class _Print:
     identity (``id``), never by ``==``, which tool code could override.
     """
 
-    __slots__ = ("name", "keys", "refs", "ids", "classes", "class_ids")
+    __slots__ = ("name", "keys", "refs", "ids", "classes", "class_keys", "class_refs")
 
     def __init__(self, module):
         d = module.__dict__
@@ -137,9 +137,19 @@ class _Print:
         self.keys, self.refs = tuple(d), tuple(d.values())
         self.ids = tuple(map(id, self.refs))
         name = getattr(module, "__name__", None)
-        self.classes = tuple(v for v in self.refs if isinstance(v, type) and not v.__flags__ & (1 << 9)
+        self.classes = tuple(v for v in self.refs if isinstance(v, type) and v.__flags__ & (1 << 9)
                              and v.__dict__.get("__module__") == name)  # heap types of this module
-        self.class_ids = tuple(tuple(map(id, c.__dict__.values())) for c in self.classes)
+        self.class_keys = tuple(tuple(c.__dict__) for c in self.classes)
+        self.class_refs = tuple(tuple(c.__dict__.values()) for c in self.classes)
+
+    def classes_changed(self):
+        """True when an attribute of one of the module's own classes was set, deleted or
+        rebound (by identity; ``json.JSONEncoder.encode = ...`` and the like)."""
+        for c, keys, refs in zip(self.classes, self.class_keys, self.class_refs):
+            d = c.__dict__
+            if len(d) != len(refs) or not all(map(_is, d.values(), refs)) or not all(map(_is, d, keys)):
+                return True
+        return False
 
     def same_except(self, module, children):
         """True when the module differs only by the attributes naming ``children``
@@ -160,13 +170,11 @@ class _Print:
             now = [(k, id(v)) for k, v in d.items() if k not in volatile]
             if now != [(k, i) for k, i in zip(self.keys, self.ids) if k not in volatile]:
                 return True
-            if any(tuple(map(id, c.__dict__.values())) != ids
-                   for c, ids in zip(self.classes, self.class_ids)):
+            if self.classes_changed():
                 return True
             self.__init__(module)  # accept the new volatile values
             return False
-        return any(tuple(map(id, c.__dict__.values())) != ids
-                   for c, ids in zip(self.classes, self.class_ids))
+        return self.classes_changed()
 
 
 class Guard:

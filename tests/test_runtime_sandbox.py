@@ -187,6 +187,16 @@ def test_shared_tables_never_see_a_mutation():
     assert json.dumps(db["t"]) == pristine
 
 
+def test_patched_class_of_a_shared_module_retires_the_worker():
+    codes = {"patch": "def patch():\n    import json\n    json.JSONEncoder.encode = lambda self, o: '\"PATCHED\"'\n"
+                      "    return 'patched'",
+             "use": "def use():\n    import json\n    return json.dumps({'a': 1})"}
+    with Sandbox(workers=1) as box:
+        assert box.run_calls("cls", codes, [ToolCall("patch", {})])[0].content == "patched"
+        assert box.run_calls("cls", codes, [ToolCall("use", {})])[0].content == '{"a": 1}'
+        assert box.stats["retired"] == 1
+
+
 def test_fresh_namespace_per_call(sandbox):
     codes = {"count": "n = 0\ndef count():\n    global n\n    n += 1\n    return n"}
     results = sandbox.run_calls("counter", codes, [ToolCall("count", {})] * 3)
