@@ -18,8 +18,10 @@ Containment here (defence in depth, the parent's kill is the last word):
   thread or an unexpected new module retires the worker before it serves anyone else.
 """
 
+import ast
 import builtins
 import marshal
+import operator
 import os
 import resource
 import signal
@@ -30,6 +32,7 @@ import time
 _thread = sys.modules.get("_thread") or __import__("_thread")
 _HEADER = struct.Struct(">I")
 _MISSING = object()
+_is = operator.is_
 _DENIED_IMPORTS = frozenset({"ctypes", "_ctypes", "gc", "_posixsubprocess", "_xxsubinterpreters",
                              "faulthandler_hidden"})
 _BLOCKED_EVENTS = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
@@ -126,7 +129,7 @@ class _Print:
     identity (``id``), never by ``==``, which tool code could override.
     """
 
-    __slots__ = ("name", "keys", "refs", "ids", "classes", "class_ids")
+    __slots__ = ("name", "keys", "refs", "ids", "classes", "class_keys", "class_refs")
 
     def __init__(self, module):
         d = module.__dict__
@@ -134,9 +137,19 @@ class _Print:
         self.keys, self.refs = tuple(d), tuple(d.values())
         self.ids = tuple(map(id, self.refs))
         name = getattr(module, "__name__", None)
-        self.classes = tuple(v for v in self.refs if isinstance(v, type) and not v.__flags__ & (1 << 9)
+        self.classes = tuple(v for v in self.refs if isinstance(v, type) and v.__flags__ & (1 << 9)
                              and v.__dict__.get("__module__") == name)  # heap types of this module
-        self.class_ids = tuple(tuple(map(id, c.__dict__.values())) for c in self.classes)
+        self.class_keys = tuple(tuple(c.__dict__) for c in self.classes)
+        self.class_refs = tuple(tuple(c.__dict__.values()) for c in self.classes)
+
+    def classes_changed(self):
+        """True when an attribute of one of the module's own classes was set, deleted or
+        rebound (by identity; ``json.JSONEncoder.encode = ...`` and the like)."""
+        for c, keys, refs in zip(self.classes, self.class_keys, self.class_refs):
+            d = c.__dict__
+            if len(d) != len(refs) or not all(map(_is, d.values(), refs)) or not all(map(_is, d, keys)):
+                return True
+        return False
 
     def same_except(self, module, children):
         """True when the module differs only by the attributes naming ``children``
@@ -148,19 +161,20 @@ class _Print:
 
     def changed(self, module):
         d = module.__dict__
-        if tuple(map(id, d.values())) != self.ids or tuple(d) != self.keys:
+        # Identity of every value and key, compared in C without building id tuples (this
+        # runs for several modules after every request).
+        if len(d) != len(self.refs) or not all(map(_is, d.values(), self.refs)) \
+                or not all(map(_is, d, self.keys)):
             # Slow path: the standard library rebinds a few attributes itself.
             volatile = _VOLATILE.get(self.name, frozenset()) | _VOLATILE_ANY
             now = [(k, id(v)) for k, v in d.items() if k not in volatile]
             if now != [(k, i) for k, i in zip(self.keys, self.ids) if k not in volatile]:
                 return True
-            if any(tuple(map(id, c.__dict__.values())) != ids
-                   for c, ids in zip(self.classes, self.class_ids)):
+            if self.classes_changed():
                 return True
             self.__init__(module)  # accept the new volatile values
             return False
-        return any(tuple(map(id, c.__dict__.values())) != ids
-                   for c, ids in zip(self.classes, self.class_ids))
+        return self.classes_changed()
 
 
 class Guard:
@@ -249,6 +263,121 @@ class Guard:
         return None
 
 
+# ---------------------------------------------------------------- database tables on demand
+
+#: Methods and module functions that never mutate a JSON-like value (dict, list, str, numbers).
+_PURE_ATTRS = frozenset({
+    "get", "keys", "values", "items", "copy", "count", "index", "lower", "upper", "strip", "lstrip",
+    "rstrip", "split", "rsplit", "join", "startswith", "endswith", "replace", "format", "title",
+    "capitalize", "casefold", "isdigit", "isalpha", "isalnum", "isnumeric", "isdecimal", "isspace",
+    "islower", "isupper", "find", "rfind", "partition", "rpartition", "zfill", "splitlines",
+    "is_integer", "dumps", "deepcopy"})  # not loads (pickle runs code), encode/decode (codecs)
+#: The container methods that mutate their receiver.
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse",
+                       "update", "setdefault", "popitem", "add", "discard"})
+#: Builtins that neither mutate an argument nor reach a caller's variables.
+_PURE_BUILTINS = frozenset({
+    "len", "str", "int", "float", "bool", "list", "dict", "tuple", "set", "frozenset", "sorted",
+    "reversed", "min", "max", "sum", "any", "all", "abs", "round", "range", "enumerate", "zip",
+    "map", "filter", "isinstance", "repr", "print", "True", "False", "None", "Exception",
+    "ValueError", "KeyError", "TypeError", "IndexError", "RuntimeError"})
+#: ``from MODULE import NAME`` bindings known to be harmless (typing aliases, copies; not,
+#: say, ``typing.get_type_hints``, which evaluates strings).
+_PURE_IMPORTS = {"typing": frozenset({"Any", "Dict", "List", "Optional", "Tuple", "Union", "Set",
+                                      "FrozenSet", "Callable", "Iterable", "Iterator", "Sequence",
+                                      "Mapping", "Literal"}),
+                 "copy": frozenset({"deepcopy", "copy"})}
+_FRESH = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.Constant,
+          ast.JoinedStr)
+_ALL = (None, True)
+
+
+def _table_access(source):
+    """Which top-level tables of ``data`` a tool's code can reach, and whether it may mutate
+    anything: ``(tables, mutates)``; ``(None, True)`` (every table reached and written)
+    whenever the code could reach the database other than as ``data["literal"]``.
+
+    Deliberately conservative. Only a whitelist of names (pure builtins, the tool's own
+    parameters, locals, functions and imported modules, ``typing`` aliases,
+    ``copy.deepcopy``) and attributes (pure methods, container mutators) bounds the reached
+    tables; ``**kwargs``, ``getattr``, ``locals()``, frames, any other import or attribute
+    gives ``(None, True)``. A mutation is any store, delete or augmented assignment through
+    a subscript or attribute, or a container mutator, except on local names only ever bound
+    to fresh literals (``results = []; results.append(x)``). A tool that reaches tables
+    without mutating reads the worker's shared pristine copy; any other tool gets the
+    episode's own copies of the tables it reaches first."""
+    try:
+        tree = ast.parse(source)
+    except BaseException:  # noqa: BLE001 - unknown: every table
+        return _ALL
+    nodes = list(ast.walk(tree))
+    parents = {}
+    bound = {}  # name -> True while every binding of it is a fresh literal
+    impure_imports = set()
+    for node in nodes:
+        for child in ast.iter_child_nodes(node):
+            parents[child] = node
+        if isinstance(node, ast.arguments):
+            if node.kwarg is not None:
+                return _ALL  # **kwargs would receive data unnamed
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound[node.name] = False
+        elif isinstance(node, ast.arg):
+            bound[node.arg] = False
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[(alias.asname or alias.name).partition(".")[0]] = False
+        elif isinstance(node, ast.ImportFrom):
+            allowed = _PURE_IMPORTS.get(node.module or "", frozenset()) if not node.level else frozenset()
+            for alias in node.names:
+                name = alias.asname or alias.name
+                bound[name] = False
+                if alias.name == "*":
+                    return _ALL
+                if alias.name not in allowed:
+                    impure_imports.add(name)
+    for node in nodes:
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            parent = parents.get(node)
+            fresh = (isinstance(parent, ast.Assign) and node in parent.targets
+                     and isinstance(parent.value, _FRESH))
+            bound[node.id] = bound.get(node.id, True) and fresh
+    fresh_names = {name for name, fresh in bound.items() if fresh}
+
+    def fresh(expr):
+        return isinstance(expr, ast.Name) and expr.id in fresh_names
+
+    tables, mutates = set(), False
+    for node in nodes:
+        parent = parents.get(node)
+        if isinstance(node, ast.Name):
+            if node.id == "data":
+                if not (isinstance(parent, ast.Subscript) and parent.value is node
+                        and isinstance(parent.ctx, ast.Load) and isinstance(parent.slice, ast.Constant)
+                        and isinstance(parent.slice.value, str)):
+                    return _ALL
+                tables.add(parent.slice.value)
+            elif isinstance(node.ctx, ast.Load) and (
+                    node.id in impure_imports or (node.id not in bound and node.id not in _PURE_BUILTINS)):
+                return _ALL
+        elif isinstance(node, ast.Attribute):
+            if node.attr in _MUTATORS:
+                mutates = mutates or not fresh(node.value)
+            elif node.attr not in _PURE_ATTRS:
+                return _ALL
+            if not isinstance(node.ctx, ast.Load):
+                return _ALL
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+            mutates = mutates or not fresh(node.value)
+        elif isinstance(node, ast.AugAssign):
+            target = node.target
+            mutates = mutates or not (fresh(target) or (isinstance(target, ast.Subscript)
+                                                        and fresh(target.value)))
+        elif isinstance(node, (ast.Delete, ast.Global, ast.Nonlocal)):
+            mutates = True
+    return tables, mutates
+
+
 # ---------------------------------------------------------------- requests
 
 
@@ -307,6 +436,7 @@ class Environment:
     def __init__(self, codes):
         self.sources = codes
         self.compiled = {}
+        self.access = {}  # tool name -> (tables reached or None, may mutate)
         self.modules = set()  # modules this environment's code imported
 
     def code(self, name):
@@ -320,6 +450,35 @@ class Environment:
         if isinstance(code, BaseException):
             raise code
         return code
+
+    def tables(self, name):
+        """The tables an episode must own before this tool runs: ``None`` for all of them."""
+        if name not in self.access:
+            tables, mutates = _table_access(self.sources[name])
+            self.access[name] = tables if mutates else frozenset()
+        return self.access[name]
+
+
+_NO_ROOM = "the episode's database does not fit in the tool process's memory limit"
+
+
+def _own(episode, names):
+    """Give an episode its own copy of each named table it does not own yet (``marshal``
+    of the pristine table, with the collector paused, then frozen out of its reach)."""
+    data, own, blobs = episode
+    missing = [t for t in (blobs if names is None else names) if t in blobs and t not in own]
+    if not missing:
+        return
+    _gc_disable()  # a table is ~10^5 acyclic containers: don't scan them, ever
+    try:
+        for table in missing:
+            data[table] = _mloads(blobs[table])
+            own.add(table)
+    except MemoryError:
+        raise MemoryError(_NO_ROOM) from None
+    finally:
+        _gc_freeze()  # out of the collector's generations; refcounting frees them at the end
+        _gc_enable()
 
 
 def main(argv):
@@ -401,7 +560,17 @@ def main(argv):
             continue
         episode = request.get("episode")
         if "state" in request:
-            pristine[request["state_key"]] = _mdumps(request["state"])  # copied per episode
+            state = request["state"]
+            _gc_disable()
+            if type(state) is dict and all(type(k) is str for k in state):  # noqa: E721
+                # Tables: each episode shares this pristine decoded copy for reading and gets
+                # its own copy of a table only when a tool that may mutate reaches it.
+                pristine[request["state_key"]] = (None, state, {k: _mdumps(v) for k, v in state.items()})
+            else:  # anything else: one whole copy per episode
+                pristine[request["state_key"]] = (_mdumps(state), None, None)
+            _gc_freeze()
+            _gc_enable()
+            state = None
             while len(pristine) > 8:
                 pristine.pop(next(iter(pristine)))
         if episode is not None and episode not in episodes:
@@ -409,25 +578,34 @@ def main(argv):
             if initial is _MISSING:
                 send({"need": "state", "seq": seq})
                 continue
-            _gc_disable()  # a database is ~10^6 acyclic containers: don't scan them, ever
-            try:
-                episodes[episode] = _mloads(initial)  # the episode's own copy
-            except MemoryError:
+            whole, shared, blobs = initial
+            if shared is not None:
+                episodes[episode] = (dict(shared), set(), blobs)
+            else:
+                _gc_disable()  # a database is ~10^6 acyclic containers: don't scan them, ever
+                try:
+                    episodes[episode] = (_mloads(whole), None, None)  # the episode's own copy
+                except MemoryError:
+                    _gc_enable()
+                    for i in range(len(request["calls"])):
+                        send({"ok": False, "seq": seq, "i": i, "content": _NO_ROOM})
+                    continue
+                _gc_freeze()  # out of the collector's generations; refcounting frees it at the end
                 _gc_enable()
-                for i in range(len(request["calls"])):
-                    send({"ok": False, "seq": seq, "i": i,
-                          "content": "the episode's database does not fit in the tool "
-                                     "process's memory limit"})
-                continue
-            _gc_freeze()  # out of the collector's generations; refcounting frees it at the end
-            _gc_enable()
         max_output = request["max_output"]
         guard.scope = env.modules
         for i, (name, arguments) in enumerate(request["calls"]):
-            kwargs = {"data": episodes[episode]} if episode is not None else {}
             try:
+                code = env.code(name)
+                if episode is not None:
+                    state = episodes[episode]
+                    if state[1] is not None:
+                        _own(state, env.tables(name))
+                    kwargs = {"data": state[0]}
+                else:
+                    kwargs = {}
                 namespace = {"__builtins__": dict(pristine_builtins)}
-                exec(env.code(name), namespace, namespace)  # noqa: S102 - sandboxed by design
+                exec(code, namespace, namespace)  # noqa: S102 - sandboxed by design
                 if name not in namespace:
                     raise NameError(f"name {name} is not defined")
                 content = _serialize(namespace[name](**arguments, **kwargs))
@@ -442,6 +620,10 @@ def main(argv):
                 content = content[:max_output] + f"... [truncated {len(content) - max_output} characters]"
             reply["content"], reply["seq"], reply["i"] = content, seq, i
             send(reply)
+        # Drop this request's last references to the episode's database and the tool's
+        # objects now: otherwise an ended episode's database would be freed (milliseconds
+        # for a large one) at the start of the next request, on its caller's clock.
+        kwargs = namespace = content = reply = state = code = None
         # Checked after the answers went out, so it overlaps the parent's own work.
         tainted = guard.tampered(env.modules)
         if not tainted and cpu_s > 0 and time.process_time() > 0.8 * cpu_s:

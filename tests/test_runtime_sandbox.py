@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
 from pathlib import Path
 
@@ -132,6 +133,68 @@ def test_stateful_episodes_are_isolated(sandbox):
     assert json.loads(again.content)["address"]["city"] == "Old"
     sandbox.end_episode("ep-a")
     sandbox.end_episode("ep-b")
+
+
+SNEAKY_WRITERS = {  # each mutates the database in a way a static check could miss
+    "alias": "def alias(data):\n    t = data['t']\n    row = t['k']\n    row['v'] = 'alias'\n    return 'ok'",
+    "kwargs": "def kwargs(**kw):\n    kw['data']['t']['k']['v'] = 'kwargs'\n    return 'ok'",
+    "getattr_": "def getattr_(data):\n    getattr(data['t']['k'], 'update')(v='getattr')\n    return 'ok'",
+    "locals_": "def locals_(data):\n    locals()['data']['t']['k']['v'] = 'locals'\n    return 'ok'",
+    "mapped": "def mapped(data):\n    list(map(dict.clear, [data['t']['k']]))\n    return 'ok'",
+    "imported": "from operator import setitem\ndef imported(data):\n    setitem(data['t']['k'], 'v', 'op')\n    return 'ok'",
+    "renamed": "from operator import setitem as deepcopy\ndef renamed(data):\n    deepcopy(data['t']['k'], 'v', 'op')\n    return 'ok'",
+    "frame": "import sys\ndef frame(data):\n    sys._getframe(0).f_locals['data']['t']['k']['v'] = 'frame'\n    return 'ok'",
+    "element": "def element(data):\n    rows = []\n    rows.append(data['t']['k'])\n    rows[0]['v'] = 'element'\n    return 'ok'",
+    "augmented": "def augmented(data):\n    items = data['t']['k']['items']\n    items += ['x']\n    return 'ok'",
+    "evaluated": "def evaluated(data, expr):\n    return eval(expr)",
+    "helper": "def helper(data):\n    def poke(row):\n        row['v'] = 'helper'\n    poke(data['t']['k'])\n    return 'ok'",
+    "unpickled": "import pickle\ndef unpickled(data, text):\n    pickle.loads(text.encode('latin-1'))\n    return 'ok'",
+    "hints": ("from typing import get_type_hints\n_W = " + repr(
+        "import sys\nf = sys._getframe()\nwhile f is not None and 'data' not in f.f_locals:\n"
+        "    f = f.f_back\nf.f_locals['data']['t']['k']['v'] = 'hints'") + "\n"
+        "def hints(data):\n    def f(x: 'exec(_W)'): pass\n    get_type_hints(f)\n    return 'ok'"),
+    "read": "import json\nfrom copy import deepcopy\ndef read(data):\n    return json.dumps(deepcopy(data['t']))",
+}
+# A pickle that runs code which finds the caller's ``data`` through frames and mutates it.
+_FRAME_WALK = ("import sys\nf = sys._getframe()\nwhile f is not None and 'data' not in f.f_locals:\n"
+               "    f = f.f_back\nf.f_locals['data']['t']['k']['v'] = 'pickle'")
+
+
+class _Exec:
+    def __reduce__(self):
+        return (exec, (_FRAME_WALK,))
+
+
+def test_shared_tables_never_see_a_mutation():
+    """Episodes read one shared pristine copy until a tool that may mutate reaches a table:
+    every way of mutating, however indirect, still only changes the episode's own copy."""
+    db = {"t": {"k": {"v": 1, "items": []}}, "u": {"x": 2}}
+    pristine = json.dumps(db["t"])
+    read = ToolCall("read", {})
+    with Sandbox(workers=1) as box:
+        for name in [n for n in SNEAKY_WRITERS if n != "read"]:
+            args = {"evaluated": {"expr": "data['t']['k'].update(v='eval')"},
+                    "unpickled": {"text": pickle.dumps(_Exec(), protocol=0).decode("latin-1")}}.get(name, {})
+            [w, seen] = box.run_calls("sneaky", SNEAKY_WRITERS, [ToolCall(name, args), read],
+                                      episode=f"w-{name}", state=db)
+            assert w.ok, (name, w.content)
+            assert seen.content != pristine, name  # the writer's own episode sees its change
+            [other] = box.run_calls("sneaky", SNEAKY_WRITERS, [read], episode=f"r-{name}", state=db)
+            assert other.content == pristine, name  # no other episode does
+            box.end_episode(f"w-{name}")
+            box.end_episode(f"r-{name}")
+        assert box.stats["spawned"] == 1 and box.stats["retired"] == 0
+    assert json.dumps(db["t"]) == pristine
+
+
+def test_patched_class_of_a_shared_module_retires_the_worker():
+    codes = {"patch": "def patch():\n    import json\n    json.JSONEncoder.encode = lambda self, o: '\"PATCHED\"'\n"
+                      "    return 'patched'",
+             "use": "def use():\n    import json\n    return json.dumps({'a': 1})"}
+    with Sandbox(workers=1) as box:
+        assert box.run_calls("cls", codes, [ToolCall("patch", {})])[0].content == "patched"
+        assert box.run_calls("cls", codes, [ToolCall("use", {})])[0].content == '{"a": 1}'
+        assert box.stats["retired"] == 1
 
 
 def test_fresh_namespace_per_call(sandbox):
