@@ -156,6 +156,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=12, help="argument variants per ToolHop row")
     parser.add_argument("--tau-tasks", type=int, default=165, help="tau-bench tasks (episodes)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox worker processes")
+    parser.add_argument("--share-tables", action="store_true",
+                        help="let read-only tools share pristine database tables (opt-in; "
+                             "trusts a static reading of the tool code)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs of each executor, interleaved; the best of each is compared")
     parser.add_argument("--clients", type=int, default=0,
@@ -198,7 +201,7 @@ def main(argv=None) -> int:
     # best run of each is compared (every run's outputs are checked).
     base_runs, ours_runs = [], []
     mismatches = 0
-    with Sandbox(workers=args.workers) as sandbox:
+    with Sandbox(workers=args.workers, share_tables=args.share_tables) as sandbox:
         sandbox.warm()
         run(sandbox, steps[:50], db_text, fresh_state_per_episode=False)  # start-up, first imports
         for _ in range(max(1, args.repeats)):

@@ -65,7 +65,7 @@ class _Worker:
         self.resp_r, resp_w = os.pipe()
         argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [
             WORKER_SCRIPT, str(req_r), str(resp_w), self.scratch, str(sandbox.memory_mb),
-            str(sandbox.cpu_seconds), str(sandbox.file_size_mb)]
+            str(sandbox.cpu_seconds), str(sandbox.file_size_mb), "1" if sandbox.share_tables else "0"]
         try:
             self.proc = subprocess.Popen(argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -190,13 +190,18 @@ class Sandbox:
     of a result kept (longer ones are cut and marked); ``file_size_mb``: largest file a
     tool may write in its scratch directory; ``release_timeout_text``: word timeouts as
     the release's ``func_timeout`` does (it quotes the arguments and the code, so an
-    answer in the code can hit, as it did in the release). Thread-safe; a context manager.
+    answer in the code can hit, as it did in the release); ``share_tables``: let episodes
+    share a worker's pristine database tables with tools that a static reading of their
+    code finds read-only (faster on tau-bench style tools, but it trusts that reading of
+    untrusted code; off by default, so every episode gets its own copy of every table).
+    Thread-safe; a context manager.
     """
 
     def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, *, memory_mb: int = 2048,
                  cpu_seconds: int = 3600, max_output: int = 1_000_000, file_size_mb: int = 64,
                  scratch_root: str | None = None, site_packages: bool = False,
-                 release_timeout_text: bool = True, python: str | None = None):
+                 release_timeout_text: bool = True, python: str | None = None,
+                 share_tables: bool = False):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if not timeout > 0:
@@ -206,6 +211,7 @@ class Sandbox:
         self.max_output, self.file_size_mb = int(max_output), int(file_size_mb)
         self.scratch_root, self.site_packages = scratch_root, site_packages
         self.release_timeout_text = release_timeout_text
+        self.share_tables = bool(share_tables)
         self.python = python or sys.executable
         self._slots = [_Slot(i) for i in range(workers)]
         self._cond = threading.Condition()

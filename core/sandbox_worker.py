@@ -433,8 +433,9 @@ def _serialize(value):
 class Environment:
     """One environment's tools: compiled once, each call run in a fresh namespace."""
 
-    def __init__(self, codes):
+    def __init__(self, codes, share_tables=False):
         self.sources = codes
+        self.share_tables = share_tables
         self.compiled = {}
         self.access = {}  # tool name -> (tables reached or None, may mutate)
         self.modules = set()  # modules this environment's code imported
@@ -452,7 +453,13 @@ class Environment:
         return code
 
     def tables(self, name):
-        """The tables an episode must own before this tool runs: ``None`` for all of them."""
+        """The tables an episode must own before this tool runs: ``None`` for all of them.
+
+        Unless the sandbox was built with ``share_tables=True``, that is always all of them:
+        sharing pristine tables with read-only tools rests on a static reading of untrusted
+        code, so it is an opt-in for tool code you trust (see docs/runtime.md)."""
+        if not self.share_tables:
+            return None
         if name not in self.access:
             tables, mutates = _table_access(self.sources[name])
             self.access[name] = tables if mutates else frozenset()
@@ -484,6 +491,7 @@ def _own(episode, names):
 def main(argv):
     req_fd, resp_fd = int(argv[1]), int(argv[2])
     scratch, mem_mb, cpu_s, fsize_mb = argv[3], int(argv[4]), int(argv[5]), int(argv[6])
+    share_tables = len(argv) > 7 and argv[7] == "1"
     os.chdir(scratch)
     parent = os.getppid()
     guard = Guard()
@@ -551,7 +559,7 @@ def main(argv):
         key = request["env"]
         env = envs.get(key)
         if request.get("codes") is not None:
-            env = envs[key] = Environment(request["codes"])
+            env = envs[key] = Environment(request["codes"], share_tables)
             order.append(key)
             if len(order) > 512:  # bounded cache; the parent resends codes on a miss
                 envs.pop(order.pop(0), None)

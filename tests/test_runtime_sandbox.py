@@ -165,13 +165,15 @@ class _Exec:
         return (exec, (_FRAME_WALK,))
 
 
-def test_shared_tables_never_see_a_mutation():
-    """Episodes read one shared pristine copy until a tool that may mutate reaches a table:
-    every way of mutating, however indirect, still only changes the episode's own copy."""
+@pytest.mark.parametrize("share_tables", [False, True])
+def test_shared_tables_never_see_a_mutation(share_tables):
+    """By default every episode owns a copy of every table; with ``share_tables`` episodes
+    read one shared pristine copy until a tool that may mutate reaches a table. Either way,
+    every way of mutating, however indirect, only changes the episode's own copy."""
     db = {"t": {"k": {"v": 1, "items": []}}, "u": {"x": 2}}
     pristine = json.dumps(db["t"])
     read = ToolCall("read", {})
-    with Sandbox(workers=1) as box:
+    with Sandbox(workers=1, share_tables=share_tables) as box:
         for name in [n for n in SNEAKY_WRITERS if n != "read"]:
             args = {"evaluated": {"expr": "data['t']['k'].update(v='eval')"},
                     "unpickled": {"text": pickle.dumps(_Exec(), protocol=0).decode("latin-1")}}.get(name, {})
