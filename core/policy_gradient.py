@@ -18,6 +18,25 @@ from typing import Any
 from .errors import ConfigError
 
 
+def default_steps_per_generation(c) -> int | None:
+    """``steps_per_generation``, or when unset the smallest multiple of the gradient
+    accumulation steps that makes the generation batch a whole number of groups.
+
+    TRL's own default (the accumulation steps) fails with the defaults batch size 8 and
+    16 generations ("generation_batch_size (8) must be divisible by num_generations (16)").
+    """
+    import math
+    import os
+
+    if c.steps_per_generation is not None:
+        return c.steps_per_generation
+    accum = max(1, c.gradient_accumulation_steps)
+    per_step = max(1, c.per_device_batch_size) * accum * max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    if c.num_generations < 1:
+        return None  # TRL reports it
+    return accum * (c.num_generations // math.gcd(per_step, c.num_generations))
+
+
 class PolicyGradientAlgorithm:
     """Base of the GRPO-family algorithm plugins; subclasses set ``name`` and
     ``scale_rewards`` and may override :meth:`trainer_class`."""
@@ -41,7 +60,7 @@ class PolicyGradientAlgorithm:
         values: dict[str, Any] = dict(
             output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
-            steps_per_generation=c.steps_per_generation, num_generations=c.num_generations,
+            steps_per_generation=default_steps_per_generation(c), num_generations=c.num_generations,
             max_completion_length=job.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
             beta=c.beta, epsilon=c.epsilon, loss_type=c.loss_type, entropy_coef=c.entropy_coef,
             scale_rewards=self.scale_rewards, num_train_epochs=c.epochs, max_steps=c.max_steps,

@@ -119,3 +119,19 @@ def test_think_mode_needs_a_template_with_the_switch(tmp_path, tiny_model):  # n
     with pytest.raises(ToolfeedbackError, match="no enable_thinking switch.*think-prompted"):
         job.load_tokenizer()
     assert prepare_job(small_config(model, tmp_path / "out", mode="think-prompted")).load_tokenizer()
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "reinforce_pp"])
+def test_default_batch_shape_is_accepted(tmp_path, tiny_model, algorithm):  # noqa: F811
+    # TrainConfig's defaults (batch 8, 16 generations) once failed in TRL:
+    # "generation_batch_size (8) must be divisible by num_generations (16)".
+    from toolfeedback.registry import Catalog
+
+    job = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                  algorithm=algorithm))
+    args = Catalog(job.pm).get("algorithms", algorithm).grpo_args(job)
+    assert args.generation_batch_size % job.config.num_generations == 0
+    assert args.steps_per_generation % job.config.gradient_accumulation_steps == 0
+    explicit = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                       algorithm=algorithm, steps_per_generation=4, num_generations=4))
+    assert Catalog(explicit.pm).get("algorithms", algorithm).grpo_args(explicit).steps_per_generation == 4
