@@ -53,11 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `toolfeedback ... | head`
+        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path the user gave: an output inside a file, a directory where a file belongs,
+        # an unwritable folder, ...
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `toolfeedback ... | head`
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

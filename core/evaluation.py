@@ -146,7 +146,7 @@ def write_predictions(path: str | None, rows) -> None:
     from .jsonl import JsonlWriter
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(path) as writer:
+    with JsonlWriter(path, keep_existing=True) as writer:
         for row in rows:
             writer.write(row)
 

@@ -92,6 +92,10 @@ class VerifyCommand:
 
         report = verify(args.file, pm, timeout=args.timeout, quiet=args.quiet,
                         executor_kind=args.executor)
+        if report.total == 0:  # nothing checked is not a pass
+            from toolfeedback.errors import InputError
+
+            raise InputError("no environments in the file (empty)", path=args.file)
         if args.json:
             print(json.dumps({"total": report.total, "passed": report.passed, "failed": report.failed,
                               "replayed": report.replayed,

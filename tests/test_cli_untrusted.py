@@ -1,0 +1,75 @@
+"""Untrusted input on the command line: one-line ``error:``, exit 2, no traceback, and
+nothing already written is lost (no model is loaded: every case fails before that)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_runtime_score_cli import CALL, read, record, write
+from toolfeedback.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_output_path_inside_a_file_or_on_a_directory(tmp_path, capsys):
+    src, afile = tmp_path / "in.jsonl", tmp_path / "afile"
+    write(src, [record(CALL)])
+    afile.write_text("x")
+    code, err = run(capsys, "score", "--input", src, "--out", afile / "out.jsonl", "--quiet")
+    assert code == 2 and err.startswith("error: ") and "out.jsonl" in err and "not a directory" in err
+    code, err = run(capsys, "score", "--input", src, "--out", tmp_path, "--quiet")
+    assert code == 2 and err.startswith(f"error: {tmp_path}: ")
+    code, err = run(capsys, "build", "--n", 2, "--out", tmp_path, "--quiet")
+    assert code == 2 and "is a directory" in err
+    code, err = run(capsys, "tiny-model", afile)
+    assert code == 2 and err.startswith(f"error: {afile}")
+    assert afile.read_text() == "x"
+
+
+def test_failing_score_keeps_an_existing_output(tmp_path, capsys):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write(src, [record(CALL), "{broken"])
+    out.write_text("previous\n")
+    code, err = run(capsys, "score", "--input", src, "--out", out, "--quiet")
+    assert code == 2 and f"{src}:2: invalid JSON" in err
+    assert out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] != [] and not list(tmp_path.glob(".*partial"))
+    write(src, [record(CALL)])
+    assert run(capsys, "score", "--input", src, "--out", out, "--quiet")[0] == 0
+    assert len(read(out)) == 1
+
+
+def test_verify_and_rollout_refuse_an_empty_file(tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, err = run(capsys, "verify", empty, "--quiet")
+    assert code == 2 and err == f"error: {empty}: no environments in the file (empty)\n"
+    code, err = run(capsys, "rollout", "--model", tmp_path / "no-model", "--envs", empty,
+                    "--out", tmp_path / "t.jsonl", "--quiet")
+    assert code == 2 and "no environments" in err and not (tmp_path / "t.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--limit", "-2", "limit: must be at least 1"), ("--workers", "0", "workers: must be at least 1"),
+    ("--temperature", "-1", "temperature: must be 0"), ("--top-p", "0", "top_p"),
+    ("--tool-timeout", "0", "tool_timeout")])
+def test_rollout_refuses_nonsense_numbers(tmp_path, capsys, flag, value, message):
+    code, err = run(capsys, "rollout", "--model", tmp_path, "--envs", tmp_path / "e.jsonl",
+                    "--out", tmp_path / "t.jsonl", flag, value)
+    assert code == 2 and message in err
+
+
+def test_rollout_no_resume_does_not_truncate_before_the_input_is_checked(tmp_path, capsys):
+    envs, out = tmp_path / "envs.jsonl", tmp_path / "t.jsonl"
+    envs.write_text('{"broken\n')
+    out.write_text(json.dumps({"env_id": "a", "sample": 0}) + "\n")
+    code, err = run(capsys, "rollout", "--model", tmp_path, "--envs", envs, "--out", out, "--no-resume")
+    assert code == 2 and f"{envs}:1: invalid JSON" in err
+    assert out.read_text() == json.dumps({"env_id": "a", "sample": 0}) + "\n"
