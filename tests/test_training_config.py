@@ -74,6 +74,13 @@ def test_bad_data_line_is_named(tmp_path, tiny_model):  # noqa: F811
     ({"adapter": "lora", "lora_preset": "upper"}, "unknown lora preset 'upper'"),
     ({"lora_preset": "lower-mlp"}, "needs --adapter lora"),
     ({"num_generations": 1}, "at least 2"),
+    # these once reached torch / TRL and ended in a traceback, or trained anyway
+    ({"lr": -1.0}, "lr must be positive"),
+    ({"per_device_batch_size": 0}, "per_device_batch_size must be at least 1"),
+    ({"limit": -1}, "limit must be at least 1"),
+    ({"tool_workers": 0}, "tool_workers must be at least 1"),
+    ({"max_steps": 0}, "max_steps must be at least 1"),
+    ({"temperature": -0.5}, "temperature must be 0 or more"),
 ])
 def test_bad_names_and_options(tmp_path, tiny_model, change, message):  # noqa: F811
     with pytest.raises((UnknownNameError, ConfigError), match=message):
@@ -135,3 +142,8 @@ def test_default_batch_shape_is_accepted(tmp_path, tiny_model, algorithm):  # no
     explicit = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
                                        algorithm=algorithm, steps_per_generation=4, num_generations=4))
     assert Catalog(explicit.pm).get("algorithms", algorithm).grpo_args(explicit).steps_per_generation == 4
+
+
+def test_a_directory_as_data_is_named(tmp_path, tiny_model):  # noqa: F811
+    with pytest.raises(InputError, match="is a directory"):
+        prepare_job(small_config(tiny_model, tmp_path / "out", data=str(tmp_path)))
