@@ -73,3 +73,25 @@ def test_rollout_no_resume_does_not_truncate_before_the_input_is_checked(tmp_pat
     code, err = run(capsys, "rollout", "--model", tmp_path, "--envs", envs, "--out", out, "--no-resume")
     assert code == 2 and f"{envs}:1: invalid JSON" in err
     assert out.read_text() == json.dumps({"env_id": "a", "sample": 0}) + "\n"
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--limit", "-2", "limit: must be 0"), ("--batch-size", "0", "batch_size: must be at least 1"),
+    ("--max-turns", "-1", "max_turns: must be 0"), ("--temperature", "-1", "temperature")])
+def test_eval_refuses_nonsense_numbers(tmp_path, capsys, flag, value, message):
+    trajectories = tmp_path / "t.jsonl"
+    trajectories.write_text("")
+    code, err = run(capsys, "eval", "--evaluator", "solve", "--trajectories", trajectories, flag, value)
+    assert code == 2 and message in err
+
+
+def test_eval_checks_its_output_paths_first_and_refuses_empty_trajectories(tmp_path, capsys):
+    trajectories, afile = tmp_path / "t.jsonl", tmp_path / "afile"
+    trajectories.write_text("")
+    afile.write_text("x")
+    code, err = run(capsys, "eval", "--trajectories", trajectories, "--out", afile / "r.json")
+    assert code == 2 and "is a file, not a directory" in err
+    code, err = run(capsys, "eval", "--trajectories", trajectories, "--out", tmp_path)
+    assert code == 2 and "is a directory" in err
+    code, err = run(capsys, "eval", "--trajectories", trajectories)
+    assert code == 2 and err == f"error: {trajectories}: no trajectories in the file (empty)\n"
