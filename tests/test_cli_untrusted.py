@@ -95,3 +95,8 @@ def test_eval_checks_its_output_paths_first_and_refuses_empty_trajectories(tmp_p
     assert code == 2 and "is a directory" in err
     code, err = run(capsys, "eval", "--trajectories", trajectories)
     assert code == 2 and err == f"error: {trajectories}: no trajectories in the file (empty)\n"
+
+
+def test_analyze_refuses_a_nonpositive_top(tmp_path, capsys):
+    code, err = run(capsys, "analyze", "--base", tmp_path, "--tuned", tmp_path, "--top", "-1")
+    assert code == 2 and err == "error: --top must be at least 1\n"
