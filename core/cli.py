@@ -39,8 +39,13 @@ def build_parser(pm) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    import os
+
     from .manager import create_plugin_manager
 
+    # transformers' "Loading weights" / "Writing model shards" bars (and huggingface_hub's)
+    # would interleave with ours on every model load and save; set it to 0 to see them.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         pm = create_plugin_manager()
         parser = build_parser(pm)
