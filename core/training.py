@@ -76,7 +76,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={
         "help": "micro-batches per optimizer step"})
     steps_per_generation: int | None = field(default=None, metadata={
-        "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16)"})
+        "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16; default: the "
+                "smallest multiple of the accumulation steps that makes whole groups)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data (paper: 1)"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N samples"})

@@ -106,6 +106,8 @@ def test_cli_help_explains_every_flag(capsys):
                  "--max-steps", "--lr", "--num-generations", "--max-new-tokens", "--dpo-margin"):
         assert flag in out
     assert "lower half of the layers" in out
+    # flags default to None (so only given ones override --config) but show the real default
+    assert "(default: 16)" in out and "(default: grpo)" in out and "(default: 1e-06)" in out
 
 
 def test_docs_list_every_field(repo_root):
