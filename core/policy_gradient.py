@@ -92,6 +92,14 @@ class PolicyGradientAlgorithm:
             print(f"toolfeedback train: dropped {dropped} prompt(s) longer than "
                   f"{job.config.max_prompt_length} tokens", file=sys.stderr)
         args = self.grpo_args(job)
+        prompts_per_batch = args.generation_batch_size // job.config.num_generations
+        if len(rows) < prompts_per_batch:
+            # TRL drops an incomplete generation batch: it would "train" 0 steps and save
+            raise ConfigError(
+                f"train ({self.name}): {len(rows)} prompt(s) do not fill one generation batch of "
+                f"{args.generation_batch_size} completions ({prompts_per_batch} prompts x "
+                f"{job.config.num_generations} generations); use more data or a smaller "
+                f"--batch-size / --steps-per-generation")
         model = job.load_model()
         reward = StepReward(mode=job.mode, tool_format=job.tool_format, reward=job.reward,
                             executor=executor, timeout=job.config.tool_timeout,

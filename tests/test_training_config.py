@@ -149,3 +149,13 @@ def test_default_batch_shape_is_accepted(tmp_path, tiny_model, algorithm):  # no
 def test_a_directory_as_data_is_named(tmp_path, tiny_model):  # noqa: F811
     with pytest.raises(InputError, match="is a directory"):
         prepare_job(small_config(tiny_model, tmp_path / "out", data=str(tmp_path)))
+
+
+def test_too_few_prompts_for_one_generation_batch_is_an_error(tmp_path, tiny_model):  # noqa: F811
+    # 2 prompts x 2 generations < batch 8: TRL ran 0 steps and a checkpoint was saved anyway
+    from toolfeedback.registry import Catalog
+
+    job = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                  num_generations=2, limit=2, max_new_tokens=8))
+    with pytest.raises(ConfigError, match="do not fill one generation batch"):
+        Catalog(job.pm).get("algorithms", "grpo").build_trainer(job, executor=None)
