@@ -100,3 +100,11 @@ def test_eval_checks_its_output_paths_first_and_refuses_empty_trajectories(tmp_p
 def test_analyze_refuses_a_nonpositive_top(tmp_path, capsys):
     code, err = run(capsys, "analyze", "--base", tmp_path, "--tuned", tmp_path, "--top", "-1")
     assert code == 2 and err == "error: --top must be at least 1\n"
+
+
+def test_a_config_without_the_verbs_table_is_named(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[train]\nlr = 1e-6\n")
+    code, err = run(capsys, "rollout", "--config", config, "--model", tmp_path, "--envs", tmp_path / "e.jsonl",
+                    "--out", tmp_path / "t.jsonl")
+    assert code == 2 and err == f"error: {config}: no [rollout] table (tables found: [train])\n"
