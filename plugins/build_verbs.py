@@ -43,8 +43,10 @@ class BuildCommand:
             default = defaults[dest]
             shown = ",".join(default) if isinstance(default, tuple) else default
             extra = " (comma-separated)" if dest == "patterns" else ""
-            parser.add_argument(flag, type=kind, dest=dest, default=None,
-                                help=f"{helps[dest]}{extra} (default: {shown})")
+            text = f"{helps[dest]}{extra}"
+            if shown not in (None, "") and "default" not in helps[dest]:  # not "(default: None)"
+                text += f" (default: {shown})"
+            parser.add_argument(flag, type=kind, dest=dest, default=None, help=text)
         parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 

@@ -108,3 +108,11 @@ def test_a_config_without_the_verbs_table_is_named(tmp_path, capsys):
     code, err = run(capsys, "rollout", "--config", config, "--model", tmp_path, "--envs", tmp_path / "e.jsonl",
                     "--out", tmp_path / "t.jsonl")
     assert code == 2 and err == f"error: {config}: no [rollout] table (tables found: [train])\n"
+
+
+@pytest.mark.parametrize("verb", ["build", "eval", "train", "rollout", "score", "verify", "analyze"])
+def test_help_never_shows_an_empty_default(capsys, verb):
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: )" not in out
