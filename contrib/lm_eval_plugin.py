@@ -70,7 +70,19 @@ def run_lm_eval(model_dir: str, tasks: list[str], *, num_fewshot: int | None = N
     """Evaluate ``model_dir`` on ``tasks`` offline; returns ``{task: {metric: value}}`` + config."""
     from toolfeedback.errors import ConfigError, ToolfeedbackError
 
-    if not Path(model_dir, "config.json").exists():
+    model_args: dict[str, Any] = {"pretrained": str(model_dir), "local_files_only": True}
+    adapter = Path(model_dir, "adapter_config.json")
+    if not Path(model_dir, "config.json").exists() and adapter.exists():
+        # a LoRA checkpoint of `toolfeedback train --adapter lora`: its base model plus the adapter
+        import json
+
+        base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+        if not Path(base, "config.json").exists():
+            raise ConfigError(f"model {model_dir!r}: a LoRA adapter whose base model {base!r} is not "
+                              f"a local model directory here (run from where it was trained, or "
+                              f"train with --merge-lora and evaluate {model_dir}/merged)")
+        model_args.update(pretrained=base, peft=str(model_dir))
+    elif not Path(model_dir, "config.json").exists():
         raise ConfigError(f"model {model_dir!r}: not a model directory (no config.json)")
     if not tasks:
         raise ConfigError(f"lm_eval needs --tasks (local ones: {', '.join(LOCAL_TASKS)})")
@@ -85,7 +97,7 @@ def run_lm_eval(model_dir: str, tasks: list[str], *, num_fewshot: int | None = N
                               f"(local: {', '.join(LOCAL_TASKS)}; see `lm_eval ls tasks`)")
         try:
             results = lm_eval.simple_evaluate(
-                model="hf", model_args={"pretrained": str(model_dir), "local_files_only": True},
+                model="hf", model_args=model_args,
                 tasks=list(tasks), num_fewshot=num_fewshot, batch_size=batch_size,
                 device=device or "cpu", limit=limit, task_manager=manager, log_samples=False,
                 apply_chat_template=apply_chat_template, bootstrap_iters=0)

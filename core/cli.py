@@ -39,8 +39,13 @@ def build_parser(pm) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    import os
+
     from .manager import create_plugin_manager
 
+    # transformers' "Loading weights" / "Writing model shards" bars (and huggingface_hub's)
+    # would interleave with ours on every model load and save; set it to 0 to see them.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         pm = create_plugin_manager()
         parser = build_parser(pm)
@@ -53,11 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `toolfeedback ... | head`
+        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path the user gave: an output inside a file, a directory where a file belongs,
+        # an unwritable folder, ...
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `toolfeedback ... | head`
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,7 +56,10 @@ def load_config(cls: type[C], path: str | Path | None = None, *, section: str | 
     if path is not None:
         raw = load_toml(path)
         if section is not None:
-            raw = raw.get(section, {})
+            if section not in raw:  # a config for another verb, most likely
+                tables = ", ".join(f"[{k}]" for k, v in raw.items() if isinstance(v, dict)) or "none"
+                raise ConfigError(f"{path}: no [{section}] table (tables found: {tables})")
+            raw = raw[section]
             where = f"$.{section}"
             if not isinstance(raw, dict):
                 raise ConfigError(f"{path}: {where}: expected a table")

@@ -68,6 +68,7 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
 
     pm = pm if pm is not None else create_plugin_manager()
     evaluator = Catalog(pm).get("evaluators", config.evaluator)
+    check_config(config)
     report = evaluator.evaluate(config, pm)
     report = {"evaluator": config.evaluator, **report}
     if config.out:
@@ -77,6 +78,28 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
         tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, out)  # never leave a half-written report
     return report
+
+
+def check_config(config: EvalConfig) -> None:
+    """Refuse nonsense numbers and unusable output paths before any (long) evaluation runs."""
+    for name in ("limit", "max_turns", "max_new_tokens"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must be 0 (the default) or more")
+    if config.batch_size < 1:
+        raise ConfigError("batch_size: must be at least 1")
+    if config.num_fewshot is not None and config.num_fewshot < 0:
+        raise ConfigError("num_fewshot: must be 0 or more")
+    if not config.temperature >= 0:
+        raise ConfigError("temperature: must be 0 (greedy) or more")
+    for flag, path in (("--out", config.out), ("--predictions", config.predictions)):
+        if not path:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{flag} {str(path)!r}: is a directory, not a file")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"{flag} {str(path)!r}: {str(parent)!r} is a file, not a directory")
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -146,7 +169,7 @@ def write_predictions(path: str | None, rows) -> None:
     from .jsonl import JsonlWriter
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(path) as writer:
+    with JsonlWriter(path, keep_existing=True) as writer:
         for row in rows:
             writer.write(row)
 

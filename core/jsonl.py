@@ -119,14 +119,28 @@ class JsonlWriter:
     ``mode="w"`` truncates, ``mode="a"`` appends (resume).
     """
 
-    def __init__(self, path: str | os.PathLike, mode: str = "w", *, fsync_every: int = 0):
+    def __init__(self, path: str | os.PathLike, mode: str = "w", *, fsync_every: int = 0,
+                 keep_existing: bool = False):
         if mode not in ("w", "a"):
             raise ValueError("mode must be 'w' or 'a'")
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            raise NotADirectoryError(20, f"its folder {str(self.path.parent)!r} is not a directory",
+                                     str(self.path))
+        if self.path.is_dir():
+            raise IsADirectoryError(21, "is a directory, not a file", str(self.path))
         if mode == "a":
             repair_tail(self.path)
+        # keep_existing: write beside the target and move into place on a clean close, so a
+        # run that fails (bad input line, Ctrl-C) never clobbers an existing output. Into a
+        # new output the lines written before the failure are still kept.
+        self._target = self.path
+        self._existed = self.path.exists()
+        self._staged = keep_existing and mode == "w"
+        if self._staged:
+            self.path = self.path.with_name(f".{self.path.name}.partial")
         self._handle = open(self.path, mode, encoding="utf-8")
         self._fsync_every = fsync_every
         self.count = 0
@@ -139,18 +153,26 @@ class JsonlWriter:
         if self._fsync_every and self.count % self._fsync_every == 0:
             os.fsync(self._handle.fileno())
 
-    def close(self) -> None:
-        """Flush to disk and close."""
-        if not self._handle.closed:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+    def close(self, failed: bool = False) -> None:
+        """Flush to disk and close; a staged (``keep_existing``) file is moved into place,
+        unless ``failed`` and an output existed before (then it is left untouched)."""
+        if self._handle.closed:
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if self._staged:
+            if failed and (self._existed or self.count == 0):
+                self.path.unlink(missing_ok=True)
+            else:
+                os.replace(self.path, self._target)
+            self.path = self._target
 
     def __enter__(self) -> "JsonlWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(failed=exc_type is not None)
 
 
 def repair_tail(path: str | os.PathLike) -> int:

@@ -223,7 +223,7 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
         bar.update(1)
 
     try:
-        with JsonlWriter(config.out) as writer, _progress(total, quiet, "build") as bar:
+        with JsonlWriter(config.out, keep_existing=True) as writer, _progress(total, quiet, "build") as bar:
             for item in source.scenarios(config, ctx):
                 env, stage, reason = _construct(item, stages, ctx)
                 if env is not None:

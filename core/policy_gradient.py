@@ -18,6 +18,25 @@ from typing import Any
 from .errors import ConfigError
 
 
+def default_steps_per_generation(c) -> int | None:
+    """``steps_per_generation``, or when unset the smallest multiple of the gradient
+    accumulation steps that makes the generation batch a whole number of groups.
+
+    TRL's own default (the accumulation steps) fails with the defaults batch size 8 and
+    16 generations ("generation_batch_size (8) must be divisible by num_generations (16)").
+    """
+    import math
+    import os
+
+    if c.steps_per_generation is not None:
+        return c.steps_per_generation
+    accum = max(1, c.gradient_accumulation_steps)
+    per_step = max(1, c.per_device_batch_size) * accum * max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    if c.num_generations < 1:
+        return None  # TRL reports it
+    return accum * (c.num_generations // math.gcd(per_step, c.num_generations))
+
+
 class PolicyGradientAlgorithm:
     """Base of the GRPO-family algorithm plugins; subclasses set ``name`` and
     ``scale_rewards`` and may override :meth:`trainer_class`."""
@@ -41,7 +60,7 @@ class PolicyGradientAlgorithm:
         values: dict[str, Any] = dict(
             output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
-            steps_per_generation=c.steps_per_generation, num_generations=c.num_generations,
+            steps_per_generation=default_steps_per_generation(c), num_generations=c.num_generations,
             max_completion_length=job.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
             beta=c.beta, epsilon=c.epsilon, loss_type=c.loss_type, entropy_coef=c.entropy_coef,
             scale_rewards=self.scale_rewards, num_train_epochs=c.epochs, max_steps=c.max_steps,
@@ -73,6 +92,14 @@ class PolicyGradientAlgorithm:
             print(f"toolfeedback train: dropped {dropped} prompt(s) longer than "
                   f"{job.config.max_prompt_length} tokens", file=sys.stderr)
         args = self.grpo_args(job)
+        prompts_per_batch = args.generation_batch_size // job.config.num_generations
+        if len(rows) < prompts_per_batch:
+            # TRL drops an incomplete generation batch: it would "train" 0 steps and save
+            raise ConfigError(
+                f"train ({self.name}): {len(rows)} prompt(s) do not fill one generation batch of "
+                f"{args.generation_batch_size} completions ({prompts_per_batch} prompts x "
+                f"{job.config.num_generations} generations); use more data or a smaller "
+                f"--batch-size / --steps-per-generation")
         model = job.load_model()
         reward = StepReward(mode=job.mode, tool_format=job.tool_format, reward=job.reward,
                             executor=executor, timeout=job.config.tool_timeout,

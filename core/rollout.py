@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from attrs import field, frozen
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .generation import ChatRequest, SamplingParams
 from .types import Environment, Metrics, Step, Trajectory
 
@@ -70,6 +70,16 @@ class RolloutConfig:
             raise ConfigError("max_new_tokens: must be at least 1")
         if self.on_error not in ("stop", "skip"):
             raise ConfigError("on_error: expected 'stop' or 'skip'")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("limit: must be at least 1 (leave it out for every environment)")
+        if self.workers < 1:
+            raise ConfigError("workers: must be at least 1")
+        if not self.temperature >= 0:
+            raise ConfigError("temperature: must be 0 (greedy) or more")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top_p: must be in (0, 1]")
+        if not self.tool_timeout > 0:
+            raise ConfigError("tool_timeout: must be a positive number of seconds")
 
 
 class Episode:
@@ -253,6 +263,12 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     mode = catalog.get("modes", config.mode)
     fmt = catalog.get("tool_formats", config.tool_format)
     reward = make_reward(pm, config.reward)
+    # Validate the whole input before --out is opened (and, with --no-resume, truncated).
+    _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
+                                          limit=config.limit, on_error=config.on_error)
+    if n_episodes == 0:
+        raise InputError("no environments in the file" if not first_pass.skipped
+                         else "no valid environment in the file", path=config.envs)
     outputs = RolloutOutputs(config.out, config.samples_out, resume=config.resume)
     envs, reader, total = read_todo(config.envs, outputs.done, n_samples=config.n_samples,
                                     limit=config.limit, on_error=config.on_error)

@@ -119,7 +119,7 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
 
     pending: deque = deque()
     try:
-        with JsonlWriter(out, "w") as writer, ThreadPoolExecutor(max(1, workers)) as pool:
+        with JsonlWriter(out, "w", keep_existing=True) as writer, ThreadPoolExecutor(max(1, workers)) as pool:
             def flush(keep: int) -> None:
                 nonlocal total, count
                 while len(pending) > keep:

@@ -76,7 +76,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={
         "help": "micro-batches per optimizer step"})
     steps_per_generation: int | None = field(default=None, metadata={
-        "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16)"})
+        "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16; default: the "
+                "smallest multiple of the accumulation steps that makes whole groups)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the data (paper: 1)"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N samples"})
@@ -184,6 +185,31 @@ class TrainJob:
         return self.adapter.peft_config(model, self.config)
 
 
+def check_numbers(config: TrainConfig) -> None:
+    """Refuse values that would only fail later inside torch or TRL, with a traceback."""
+    at_least_one = ("per_device_batch_size", "gradient_accumulation_steps", "tool_workers",
+                    "max_prompt_length", "lora_r", "logging_steps")
+    for name in at_least_one:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"train: {name} must be at least 1")
+    for name in ("steps_per_generation", "limit"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"train: {name} must be at least 1 (leave it out for the default)")
+    for name in ("lr", "epochs", "tool_timeout"):
+        if not getattr(config, name) > 0:
+            raise ConfigError(f"train: {name} must be positive")
+    for name in ("temperature", "beta", "entropy_coef", "dpo_margin"):
+        if not getattr(config, name) >= 0:
+            raise ConfigError(f"train: {name} must be 0 or more")
+    if not 0 < config.top_p <= 1:
+        raise ConfigError("train: top_p must be in (0, 1]")
+    if not 0 <= config.lora_dropout < 1:
+        raise ConfigError("train: lora_dropout must be in [0, 1)")
+    if config.max_steps == 0 or config.max_steps < -1:
+        raise ConfigError("train: max_steps must be at least 1 (or -1: train for --epochs)")
+
+
 def check_model_dir(path: str) -> None:
     """A local model directory with a ``config.json`` (we never download)."""
     if not path:
@@ -201,6 +227,8 @@ def read_samples(path: str, limit: int | None = None) -> list:
 
     if not path:
         raise ConfigError("train: no data given (--data FILE or [train] data = ...)")
+    if os.path.isdir(path):
+        raise InputError("is a directory, not a JSONL file", path=path)
     if not os.path.isfile(path):
         raise InputError("no such file", path=path)
     samples = []
@@ -244,6 +272,7 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
         raise ConfigError("train: num_generations must be at least 2 (groups and pairs need two)")
     if config.max_new_tokens is not None and config.max_new_tokens < 1:
         raise ConfigError("train: max_new_tokens must be positive")
+    check_numbers(config)
     if not config.out:
         raise ConfigError("train: no output directory given (--out DIR or [train] out = ...)")
     validate = getattr(adapter, "validate", None)

@@ -42,6 +42,8 @@ class AnalyzeCommand:
 
         if args.restore and not args.restored_out:
             raise ConfigError("--restore needs --restored-out DIR")
+        if args.top < 1:
+            raise ConfigError("--top must be at least 1")
         report = analyze(args.base, args.tuned, out_dir=args.out, plot=not args.no_plot)
         summary = {"overall": report["overall"]["relative"],
                    "top_layers": {l: report["by_layer"][l]["relative"]

@@ -43,8 +43,10 @@ class BuildCommand:
             default = defaults[dest]
             shown = ",".join(default) if isinstance(default, tuple) else default
             extra = " (comma-separated)" if dest == "patterns" else ""
-            parser.add_argument(flag, type=kind, dest=dest, default=None,
-                                help=f"{helps[dest]}{extra} (default: {shown})")
+            text = f"{helps[dest]}{extra}"
+            if shown not in (None, "") and "default" not in helps[dest]:  # not "(default: None)"
+                text += f" (default: {shown})"
+            parser.add_argument(flag, type=kind, dest=dest, default=None, help=text)
         parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -92,6 +94,10 @@ class VerifyCommand:
 
         report = verify(args.file, pm, timeout=args.timeout, quiet=args.quiet,
                         executor_kind=args.executor)
+        if report.total == 0:  # nothing checked is not a pass
+            from toolfeedback.errors import InputError
+
+            raise InputError("no environments in the file (empty)", path=args.file)
         if args.json:
             print(json.dumps({"total": report.total, "passed": report.passed, "failed": report.failed,
                               "replayed": report.replayed,

@@ -100,7 +100,15 @@ def score_file(path: str, labels: dict | None = None) -> dict[str, Any]:
             raise ValueError("$: expected an object")
         return {**obj, "_scores": episode_scores(obj)}
 
-    return report((rec for _, rec in JsonlReader(path, parse)), labels)
+    import itertools
+
+    records = (rec for _, rec in JsonlReader(path, parse))
+    first = next(records, None)
+    if first is None:
+        from toolfeedback.errors import InputError
+
+        raise InputError("no trajectories in the file (empty)", path=path)
+    return report(itertools.chain([first], records), labels)
 
 
 class SolveEvaluator:

@@ -33,7 +33,9 @@ class EvalCommand:
         helps = field_help(EvalConfig)
         for f in attrs.fields(EvalConfig):
             flag = "--" + f.name.replace("_", "-")
-            text = f"{helps[f.name]} (default: {f.default!r})"
+            text = helps[f.name]
+            if f.default not in (None, "") and "default" not in text:  # "(default: None)" says nothing
+                text = f"{text} (default: {f.default!r})"
             if f.type in (bool, "bool"):
                 parser.add_argument(flag, dest=f.name, action="store_true", default=None, help=helps[f.name])
             elif f.name == "tasks":

@@ -51,11 +51,17 @@ class TrainCommand:
         from toolfeedback.config import field_help
         from toolfeedback.training import TrainConfig
 
+        import attrs
+
         helps = field_help(TrainConfig)
+        defaults = {f.name: f.default for f in attrs.fields(TrainConfig)}
         parser.add_argument("--config", metavar="FILE", help="TOML file with a [train] section")
         for flag, key, kind, metavar in FLAGS:
-            parser.add_argument(flag, dest=key, type=kind, metavar=metavar, default=None,
-                                help=helps[key])
+            # default=None so that only given flags override --config; show the real default
+            text = helps[key]
+            if "default" not in text.lower() and defaults.get(key) not in (None, ""):
+                text = f"{text} (default: {defaults[key]})"
+            parser.add_argument(flag, dest=key, type=kind, metavar=metavar, default=None, help=text)
         for flag, key in SWITCHES:
             parser.add_argument(flag, dest=key, action="store_true", default=None, help=helps[key])
 

@@ -76,3 +76,24 @@ def test_local_task_files_are_packaged():
     with lm_eval_plugin.local_tasks() as include:
         text = (include / "tf_arith.yaml").read_text()
         assert "@DATA_DIR@" not in text and str(folder) in text
+
+
+def _lora_adapter(base: str, out) -> str:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=2, target_modules=["q_proj"]))
+    model.save_pretrained(str(out))
+    return str(out)
+
+
+def test_lm_eval_takes_a_lora_checkpoint(tiny_model, tmp_path):
+    # README: `train --adapter lora` then `eval --evaluator lm_eval --model ckpt/` once failed
+    # with "not a model directory (no config.json)".
+    adapter = _lora_adapter(tiny_model, tmp_path / "ckpt")
+    results = lm_eval_plugin.run_lm_eval(adapter, ["tf_mc"], limit=2, batch_size=2)
+    assert 0.0 <= results["results"]["tf_mc"]["acc,none"] <= 1.0
+    config = tmp_path / "ckpt" / "adapter_config.json"
+    config.write_text(config.read_text().replace(str(tiny_model), str(tmp_path / "gone")))
+    with pytest.raises(ConfigError, match="LoRA adapter whose base model"):
+        lm_eval_plugin.run_lm_eval(adapter, ["tf_mc"])

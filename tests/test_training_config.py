@@ -74,6 +74,13 @@ def test_bad_data_line_is_named(tmp_path, tiny_model):  # noqa: F811
     ({"adapter": "lora", "lora_preset": "upper"}, "unknown lora preset 'upper'"),
     ({"lora_preset": "lower-mlp"}, "needs --adapter lora"),
     ({"num_generations": 1}, "at least 2"),
+    # these once reached torch / TRL and ended in a traceback, or trained anyway
+    ({"lr": -1.0}, "lr must be positive"),
+    ({"per_device_batch_size": 0}, "per_device_batch_size must be at least 1"),
+    ({"limit": -1}, "limit must be at least 1"),
+    ({"tool_workers": 0}, "tool_workers must be at least 1"),
+    ({"max_steps": 0}, "max_steps must be at least 1"),
+    ({"temperature": -0.5}, "temperature must be 0 or more"),
 ])
 def test_bad_names_and_options(tmp_path, tiny_model, change, message):  # noqa: F811
     with pytest.raises((UnknownNameError, ConfigError), match=message):
@@ -99,6 +106,8 @@ def test_cli_help_explains_every_flag(capsys):
                  "--max-steps", "--lr", "--num-generations", "--max-new-tokens", "--dpo-margin"):
         assert flag in out
     assert "lower half of the layers" in out
+    # flags default to None (so only given ones override --config) but show the real default
+    assert "(default: 16)" in out and "(default: grpo)" in out and "(default: 1e-06)" in out
 
 
 def test_docs_list_every_field(repo_root):
@@ -119,3 +128,34 @@ def test_think_mode_needs_a_template_with_the_switch(tmp_path, tiny_model):  # n
     with pytest.raises(ToolfeedbackError, match="no enable_thinking switch.*think-prompted"):
         job.load_tokenizer()
     assert prepare_job(small_config(model, tmp_path / "out", mode="think-prompted")).load_tokenizer()
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "reinforce_pp"])
+def test_default_batch_shape_is_accepted(tmp_path, tiny_model, algorithm):  # noqa: F811
+    # TrainConfig's defaults (batch 8, 16 generations) once failed in TRL:
+    # "generation_batch_size (8) must be divisible by num_generations (16)".
+    from toolfeedback.registry import Catalog
+
+    job = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                  algorithm=algorithm))
+    args = Catalog(job.pm).get("algorithms", algorithm).grpo_args(job)
+    assert args.generation_batch_size % job.config.num_generations == 0
+    assert args.steps_per_generation % job.config.gradient_accumulation_steps == 0
+    explicit = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                       algorithm=algorithm, steps_per_generation=4, num_generations=4))
+    assert Catalog(explicit.pm).get("algorithms", algorithm).grpo_args(explicit).steps_per_generation == 4
+
+
+def test_a_directory_as_data_is_named(tmp_path, tiny_model):  # noqa: F811
+    with pytest.raises(InputError, match="is a directory"):
+        prepare_job(small_config(tiny_model, tmp_path / "out", data=str(tmp_path)))
+
+
+def test_too_few_prompts_for_one_generation_batch_is_an_error(tmp_path, tiny_model):  # noqa: F811
+    # 2 prompts x 2 generations < batch 8: TRL ran 0 steps and a checkpoint was saved anyway
+    from toolfeedback.registry import Catalog
+
+    job = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
+                                  num_generations=2, limit=2, max_new_tokens=8))
+    with pytest.raises(ConfigError, match="do not fill one generation batch"):
+        Catalog(job.pm).get("algorithms", "grpo").build_trainer(job, executor=None)
