@@ -64,8 +64,9 @@ class RolloutCommand:
         add("--n-samples", type=int, help="episodes per environment (default 1; >1 needs temperature > 0)")
         add("--seed", type=int, help="sampling seed (default 0)")
         add("--limit", type=int, help="use only the first N environments")
-        add("--skip-bad-lines", action="store_true",
-            help="skip invalid environment lines (reported) instead of stopping")
+        add("--on-error", choices=("stop", "skip"), default=None,
+            help="invalid environment lines: stop at the first (default) or skip them, "
+                 "reporting how many")
         add("--workers", type=int, help="sandbox worker processes (default 2)")
         add("--tool-timeout", type=float, help="seconds per tool call (default 10)")
         add("--no-resume", action="store_true", help="overwrite --out instead of resuming it")
@@ -92,7 +93,7 @@ class RolloutCommand:
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
             "top_p": args.top_p, "n_samples": args.n_samples, "seed": args.seed, "limit": args.limit,
             "workers": args.workers, "tool_timeout": args.tool_timeout,
-            "on_error": "skip" if args.skip_bad_lines else None,
+            "on_error": args.on_error,
             "resume": False if args.no_resume else None,
             "progress": False if args.quiet else None,
             "backend_options": options or None,

@@ -46,7 +46,7 @@ def test_bad_environment_line_names_file_line_field(tmp_path, tiny_model, capsys
     assert main(args) == 2
     assert "envs.jsonl:3: $.unsolved_set: missing" in capsys.readouterr().err
     assert not (tmp_path / "t.jsonl").exists() or (tmp_path / "t.jsonl").read_text() == ""
-    assert main(args + ["--skip-bad-lines"]) == 0
+    assert main(args + ["--on-error", "skip"]) == 0
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2
 
 
