@@ -22,6 +22,7 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.progress import progress_bar
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
@@ -202,7 +203,7 @@ class BFCLEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """One response per question, parsed by the tool format, matched against the answers."""
-        from toolfeedback.evaluation import load_runtime, progress_bar, write_predictions
+        from toolfeedback.evaluation import load_runtime, write_predictions
         from toolfeedback.generation import ChatRequest
 
         cats = tuple(s for s in config.subset.split(",") if s) or CATEGORIES
@@ -210,7 +211,7 @@ class BFCLEvaluator:
         rt = load_runtime(config, pm)
         mode, fmt = rt["mode"], rt["tool_format"]
         rows = []
-        bar = progress_bar(len(items), "bfcl", config.quiet)
+        bar = progress_bar(len(items), "bfcl", quiet=config.quiet)
         for start in range(0, len(items), max(1, config.batch_size)):
             chunk = items[start:start + config.batch_size]
             reqs = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),

@@ -24,6 +24,7 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.progress import progress_bar
 from toolfeedback.types import ToolCall
 
 DOMAINS = {"airline": ("flights", "reservations", "users"), "retail": ("orders", "products", "users")}
@@ -165,7 +166,7 @@ class TauBenchEvaluator:
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every task with stateful tools, then compare end states with the gold replay."""
         from toolfeedback.episodes import Episode, run_episodes
-        from toolfeedback.evaluation import load_runtime, progress_bar, write_predictions
+        from toolfeedback.evaluation import load_runtime, write_predictions
         from toolfeedback.executor import InProcessExecutor
 
         tasks, domains = load(config.data or shared_data_dir("ftrl-tau-bench"), config.limit)
@@ -177,7 +178,7 @@ class TauBenchEvaluator:
                 key=f"tau-{i}", codes=dom.codes, tools=dom.tools, state=dom.fresh(),
                 messages=[{"role": "system", "content": dom.wiki},
                           {"role": "user", "content": task["instruction"]}]))
-        bar = progress_bar(len(episodes), "taubench", config.quiet)
+        bar = progress_bar(len(episodes), "taubench", quiet=config.quiet)
         executor = InProcessExecutor()
         try:
             run_episodes(episodes, generator=rt["generator"], tool_format=rt["tool_format"],

@@ -15,12 +15,12 @@ tools), ``free``. Solve-P/R/F1 of the tool calls is reported alongside.
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.progress import progress_bar
 from toolfeedback.matching import answer_matches, match_hits
 from toolfeedback.types import Environment, Metrics, ToolSpec
 
@@ -151,7 +151,7 @@ class ToolHopEvaluator:
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every question (up to 9 turns by default) and score AC."""
         from toolfeedback.episodes import Episode, run_episodes
-        from toolfeedback.evaluation import load_runtime, progress_bar, write_predictions
+        from toolfeedback.evaluation import load_runtime, write_predictions
         from toolfeedback.executor import InProcessExecutor
 
         scenario = config.subset or "mandatory"
@@ -162,7 +162,7 @@ class ToolHopEvaluator:
         rt = load_runtime(config, pm, require_tools=scenario != "direct")
         episodes = [Episode(key=e.id, messages=list(e.messages),
                             tools=[t.to_openai() for t in e.tools], codes=e.codes) for e in envs]
-        bar = progress_bar(len(episodes), "toolhop", config.quiet)
+        bar = progress_bar(len(episodes), "toolhop", quiet=config.quiet)
         executor = InProcessExecutor()
         try:
             run_episodes(episodes, generator=rt["generator"], tool_format=rt["tool_format"],

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,11 +148,6 @@ def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[
             "params": sampling(config, mode)}
 
 
-def progress_bar(total: int, desc: str, quiet: bool):
-    """A tqdm bar on stderr, off when quiet or not a TTY."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
 
 
 def mean(values) -> float:

@@ -90,3 +90,24 @@ class InProcessExecutor:
 
     def close(self) -> None:
         self._states.clear()
+
+
+EXECUTOR_KINDS = ("sandbox", "inprocess", "auto")
+
+
+def make_executor(kind: str = "sandbox", *, timeout: float = DEFAULT_TIMEOUT, workers: int = 2):
+    """The executor every verb runs tools in.
+
+    ``sandbox`` (``auto`` is the same, kept for configs): :class:`~toolfeedback.sandbox.Sandbox`
+    with ``workers`` processes. ``inprocess``: the release's unsafe baseline, for comparison
+    only.
+    """
+    if kind in ("sandbox", "auto"):
+        from .sandbox import Sandbox
+
+        return Sandbox(workers=max(1, workers), timeout=timeout)
+    if kind == "inprocess":
+        return InProcessExecutor(timeout=timeout)
+    from .errors import ConfigError
+
+    raise ConfigError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTOR_KINDS)}")

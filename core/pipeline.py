@@ -8,7 +8,6 @@ environments are counted by reason and never written. Memory does not grow with 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,8 @@ from attrs import define, field, frozen
 
 from .construction import STAGES, Rejected, StageContext, parse_scale
 from .errors import ConfigError, ToolfeedbackError
+from .executor import make_executor
+from .progress import progress_bar
 from .types import Environment, Pattern
 from .verification import check_environment
 
@@ -135,28 +136,6 @@ class BuildSummary:
                 "envs_per_minute": self.envs_per_minute}
 
 
-def make_executor(kind: str = "auto", timeout: float = 10.0):
-    """The executor verification runs tools in: the sandbox when available (``auto``)."""
-    if kind in ("auto", "sandbox"):
-        try:
-            from .sandbox import Sandbox  # type: ignore[import-not-found]
-        except ImportError:
-            if kind == "sandbox":
-                raise ConfigError("the sandbox executor is not available in this installation") from None
-        else:
-            return Sandbox(timeout=timeout)
-    from .executor import InProcessExecutor
-
-    return InProcessExecutor(timeout=timeout)
-
-
-def _progress(total: int | None, quiet: bool, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="env", file=sys.stderr,
-                disable=quiet or not sys.stderr.isatty())
-
-
 def _make_generator(config: BuildConfig, pm) -> Any:
     from .registry import Catalog
 
@@ -188,7 +167,7 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
     if hasattr(source, "check"):  # before the output file is opened (and truncated)
         source.check(config)
     own_executor = executor is None
-    executor = executor or make_executor(config.executor, config.timeout)
+    executor = executor or make_executor(config.executor, timeout=config.timeout)
     own_generator = generator is None and impl == "llm"
     if own_generator:
         generator = _make_generator(config, pm)
@@ -223,7 +202,7 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
         bar.update(1)
 
     try:
-        with JsonlWriter(config.out, keep_existing=True) as writer, _progress(total, quiet, "build") as bar:
+        with JsonlWriter(config.out, keep_existing=True) as writer, progress_bar(total, "build", quiet=quiet, unit="env") as bar:
             for item in source.scenarios(config, ctx):
                 env, stage, reason = _construct(item, stages, ctx)
                 if env is not None:
@@ -295,11 +274,11 @@ def verify(path, pm=None, *, executor=None, timeout: float = 10.0, quiet: bool =
 
     report = VerifyReport()
     own = executor is None
-    executor = executor or make_executor(executor_kind, timeout)
+    executor = executor or make_executor(executor_kind, timeout=timeout)
     reader = read_environments(path, on_error="skip")
     seen_errors = 0
     try:
-        with _progress(None, quiet, "verify") as bar:
+        with progress_bar(None, "verify", quiet=quiet, unit="env") as bar:
             for lineno, env in reader:
                 while seen_errors < reader.skipped:  # lines the reader could not parse
                     _fail(report, reader.errors[min(seen_errors, len(reader.errors) - 1)], max_kept)

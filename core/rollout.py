@@ -14,7 +14,6 @@ prompt and the prefix after each tool step, with the unsolved set and solve rate
 
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
@@ -22,7 +21,9 @@ from typing import Any, Iterator
 from attrs import field, frozen
 
 from .errors import ConfigError, InputError
+from .executor import make_executor
 from .generation import ChatRequest, SamplingParams
+from .progress import progress_bar
 from .types import Environment, Metrics, Step, Trajectory
 
 
@@ -282,7 +283,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
                           f"switch; use --mode think-prompted")
     own_exec = executor is None
     if own_exec:
-        executor = _default_executor(config)
+        executor = make_executor("sandbox", timeout=config.tool_timeout, workers=config.workers)
     params = SamplingParams(max_new_tokens=config.max_new_tokens or mode.default_max_new_tokens,
                             temperature=config.temperature, top_p=config.top_p, n=1,
                             seed=config.seed)
@@ -290,7 +291,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
                            params=params, batch_size=config.batch_size, max_turns=config.max_turns,
                            pm=pm, mode_name=config.mode)
     already = len(outputs.done)
-    bar = _progress(total, config.progress)
+    bar = progress_bar(total, "rollout", unit="ep") if config.progress else None
     started, episodes, sums = time.perf_counter(), 0, {"solve_p": 0.0, "solve_r": 0.0, "solve_f1": 0.0}
     try:
         for traj, samples in engine.run(envs):
@@ -319,21 +320,3 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
             **{f"mean_{k}": (v / episodes if episodes else None) for k, v in sums.items()}}
 
 
-def _default_executor(config: RolloutConfig):
-    try:
-        from .sandbox import Sandbox
-    except ImportError:  # runtime's sandbox not present: the release's in-process baseline
-        from .executor import InProcessExecutor
-
-        print("warning: toolfeedback.sandbox unavailable; running tools in-process", file=sys.stderr)
-        return InProcessExecutor(timeout=config.tool_timeout)
-    return Sandbox(workers=config.workers, timeout=config.tool_timeout)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="rollout", unit="ep", file=sys.stderr,
-                disable=not sys.stderr.isatty())

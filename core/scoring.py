@@ -8,12 +8,12 @@ Each input record is an FTRL-format step sample (``tools``, ``codes``, ``unsolve
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Iterable, Iterator
 
 from .errors import ConfigError, InputError
-from .executor import DEFAULT_TIMEOUT
+from .executor import DEFAULT_TIMEOUT, make_executor
 from .ftrl import FieldError, from_record
+from .progress import progress_bar
 
 
 def parse_scored_record(record: Any):
@@ -62,9 +62,7 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
     fmt = _tool_format(pm, tool_format)
     own = executor is None
     if own:
-        from .sandbox import Sandbox
-
-        executor = Sandbox(workers=workers, timeout=tool_timeout)
+        executor = make_executor("sandbox", timeout=tool_timeout, workers=workers)
     try:
         for index, record in enumerate(records):
             try:
@@ -97,15 +95,9 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
     reader = JsonlReader(input, parse_scored_record, on_error=on_error)
     own = executor is None
     total, count = 0.0, 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(desc="score", unit="rec", file=sys.stderr, disable=not sys.stderr.isatty())
+    bar = progress_bar(None, "score", unit="rec") if progress else None
     if own:
-        from .sandbox import Sandbox
-
-        executor = Sandbox(workers=workers, timeout=tool_timeout)
+        executor = make_executor("sandbox", timeout=tool_timeout, workers=workers)
     def one(lineno, env, response, answer):
         row = {"line": lineno}
         row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,

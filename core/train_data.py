@@ -32,15 +32,10 @@ def render_prompt(tokenizer, env, mode) -> str:
 
 
 def make_executor(timeout: float, workers: int = 2):
-    """The sandbox (``workers`` processes) when it is available, else the in-process
-    reference executor."""
-    try:
-        from .sandbox import Sandbox  # type: ignore[import-not-found]
-    except ImportError:
-        from .executor import InProcessExecutor
+    """The sandbox (``workers`` processes) that training rewards run tool calls in."""
+    from .executor import make_executor as make
 
-        return InProcessExecutor(timeout=timeout)
-    return Sandbox(workers=max(1, workers), timeout=timeout)
+    return make("sandbox", timeout=timeout, workers=workers)
 
 
 def sample_columns(env) -> dict[str, Any]:

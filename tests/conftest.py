@@ -19,6 +19,14 @@ def _clean_plugin_env(monkeypatch):
     monkeypatch.delenv("TOOLFEEDBACK_BLOCK_PLUGINS", raising=False)
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """The tiny Qwen3-architecture model, built once per session (offline, a few seconds)."""
+    from toolfeedback.tiny_model import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0, size="tiny"))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO

@@ -3,7 +3,6 @@
 import argparse
 import re
 
-import pytest
 
 from toolfeedback.cli import build_parser
 from toolfeedback.cli_docs import render

@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback.analysis import Checkpoint, analyze, classify, parse_spec, restore
 from toolfeedback.cli import main
 from toolfeedback.errors import ConfigError

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback.contrib import lm_eval_plugin
 from toolfeedback.errors import ConfigError
 from toolfeedback.evaluation import EvalConfig, evaluate

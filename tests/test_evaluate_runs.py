@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback import hookimpl
 from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop
 from toolfeedback.evaluation import EvalConfig, evaluate

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback.errors import ToolfeedbackError
 from toolfeedback.generation import ChatRequest, SamplingParams
 from toolfeedback.plugins.backend_hf import HFBackend

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from helpers.rollout_envs import write_envs
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback.cli import main
 
 

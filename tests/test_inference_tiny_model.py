@@ -3,7 +3,6 @@
 import hashlib
 from pathlib import Path
 
-from helpers.tiny import tiny_model  # noqa: F401 - fixture
 from toolfeedback.tiny_model import MARKUP_TOKENS, build_tiny_model
 
 TOOLS = [{"type": "function", "function": {"name": "get_x", "description": "d",

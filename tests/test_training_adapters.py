@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.training import small_config, tiny_model  # noqa: F401 - fixture
+from helpers.training import small_config
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.registry import Catalog
 

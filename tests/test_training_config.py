@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.training import FIXTURE, small_config, tiny_model  # noqa: F401 - fixture
+from helpers.training import FIXTURE, small_config
 from toolfeedback.cli import main
 from toolfeedback.config import field_help
 from toolfeedback.errors import ConfigError, InputError, ToolfeedbackError, UnknownNameError

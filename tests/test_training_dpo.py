@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from helpers.training import BAD, GOOD, LogObserver, ProbeRewards, fixture_samples, small_config, tiny_model  # noqa: F401
+from helpers.training import BAD, GOOD, LogObserver, ProbeRewards, fixture_samples, small_config
 from toolfeedback.errors import ToolfeedbackError
 from toolfeedback.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager

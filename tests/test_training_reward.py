@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.training import BAD, GOOD, fixture_samples, tiny_model  # noqa: F401 - fixture
+from helpers.training import BAD, GOOD, fixture_samples
 from toolfeedback.env import make_reward, run_step
 from toolfeedback.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager

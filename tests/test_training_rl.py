@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from helpers.training import LogObserver, ProbeRewards, small_config, tiny_model  # noqa: F401
+from helpers.training import LogObserver, ProbeRewards, small_config
 from toolfeedback.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.plugins.algo_reinforce_pp import whiten

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from toolfeedback import hookimpl
 
@@ -35,14 +34,6 @@ def fixture_samples():
     from toolfeedback.ftrl import read_environments
 
     return [env for _, env in read_environments(FIXTURE)]
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """The infer branch's tiny Qwen3 model, built once (about 5 s)."""
-    from toolfeedback.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0, size="tiny")
 
 
 class LogObserver:
