@@ -12,7 +12,8 @@ from toolfeedback.errors import ConfigError
 from toolfeedback.evaluation import EvalConfig, evaluate
 from toolfeedback.manager import create_plugin_manager
 
-pytest.importorskip("lm_eval")
+# lm-eval is part of the test install (`.[train,eval,test]`): fail, never skip, without it.
+import lm_eval  # noqa: E402,F401
 
 
 def _own_mc_accuracy(model_dir: str) -> float:
