@@ -22,7 +22,6 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
-from toolfeedback.progress import progress_bar
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
@@ -203,28 +202,24 @@ class BFCLEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """One response per question, parsed by the tool format, matched against the answers."""
-        from toolfeedback.evaluation import load_runtime, write_predictions
+        from toolfeedback.evaluation import load_runtime, single_turn_answers, write_predictions
         from toolfeedback.generation import ChatRequest
 
         cats = tuple(s for s in config.subset.split(",") if s) or CATEGORIES
         items = load(config.data or shared_data_dir("bfcl"), cats, config.limit)
         rt = load_runtime(config, pm)
         mode, fmt = rt["mode"], rt["tool_format"]
-        rows = []
-        bar = progress_bar(len(items), "bfcl", quiet=config.quiet)
-        for start in range(0, len(items), max(1, config.batch_size)):
-            chunk = items[start:start + config.batch_size]
-            reqs = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),
+        requests = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),
                                 tools=tuple(to_openai_tool(f) for f in it["record"]["function"]),
-                                template_kwargs=mode.template_kwargs()) for it in chunk]
-            for it, outs in zip(chunk, rt["generator"].generate(reqs, rt["params"])):
-                _, text = mode.split(outs[0].text, outs[0].reasoning)
-                calls = [{c.name: c.arguments} for c in fmt.parse(text).calls]
-                result = score(calls, it["record"], it["truth"], it["category"])
-                rows.append({"id": it["record"]["id"], "category": it["category"],
-                             "response": text, "metrics": result})
-                bar.update(1)
-        bar.close()
+                                template_kwargs=mode.template_kwargs()) for it in items]
+        rows = []
+        answers = single_turn_answers(rt, requests, desc="bfcl", batch_size=config.batch_size,
+                                      quiet=config.quiet)
+        for it, text in zip(items, answers):
+            calls = [{c.name: c.arguments} for c in fmt.parse(text).calls]
+            result = score(calls, it["record"], it["truth"], it["category"])
+            rows.append({"id": it["record"]["id"], "category": it["category"],
+                         "response": text, "metrics": result})
         write_predictions(config.predictions, rows)
         return summarize(rows)
 

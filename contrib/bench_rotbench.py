@@ -21,7 +21,6 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
-from toolfeedback.progress import progress_bar
 
 NOISE_LEVELS = ("clean", "slight")
 
@@ -120,7 +119,7 @@ class RoTBenchEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Generate one answer per record and score TS/PI/CF."""
-        from toolfeedback.evaluation import load_runtime, write_predictions
+        from toolfeedback.evaluation import load_runtime, single_turn_answers, write_predictions
         from toolfeedback.generation import ChatRequest
 
         noise = tuple(s for s in config.subset.split(",") if s) or NOISE_LEVELS
@@ -129,15 +128,10 @@ class RoTBenchEvaluator:
         mode = rt["mode"]
         requests = [ChatRequest(messages=tuple(mode.prepare_messages(s["messages"])),
                                 template_kwargs=mode.template_kwargs()) for s in samples]
-        rows = []
-        bar = progress_bar(len(samples), "rotbench", quiet=config.quiet)
-        for start in range(0, len(requests), max(1, config.batch_size)):
-            chunk = requests[start:start + config.batch_size]
-            for sample, outs in zip(samples[start:], rt["generator"].generate(chunk, rt["params"])):
-                _, text = mode.split(outs[0].text, outs[0].reasoning)
-                rows.append({**sample, "response": text, "metrics": score(text, sample["answer"])})
-                bar.update(1)
-        bar.close()
+        answers = single_turn_answers(rt, requests, desc="rotbench", batch_size=config.batch_size,
+                                      quiet=config.quiet)
+        rows = [{**sample, "response": text, "metrics": score(text, sample["answer"])}
+                for sample, text in zip(samples, answers)]
         write_predictions(config.predictions, rows)
         return summarize(rows)
 

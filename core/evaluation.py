@@ -170,3 +170,21 @@ def write_predictions(path: str | None, rows) -> None:
 
 class BenchmarkError(ToolfeedbackError):
     """A benchmark record or file is malformed (message names file:line: field)."""
+
+
+def single_turn_answers(rt: dict[str, Any], requests: list, *, desc: str, batch_size: int,
+                        quiet: bool):
+    """Generate one answer per request in batches and yield each answer text (reasoning
+    split off by the mode), in request order, with a progress bar."""
+    from .progress import progress_bar
+
+    mode = rt["mode"]
+    bar = progress_bar(len(requests), desc, quiet=quiet)
+    try:
+        for start in range(0, len(requests), max(1, batch_size)):
+            chunk = requests[start:start + batch_size]
+            for outs in rt["generator"].generate(chunk, rt["params"]):
+                yield mode.split(outs[0].text, outs[0].reasoning)[1]
+                bar.update(1)
+    finally:
+        bar.close()
