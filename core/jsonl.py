@@ -97,21 +97,6 @@ def read_jsonl(path: str | os.PathLike, parse: Callable[[Any], T] | None = None,
         yield value
 
 
-def dumps(obj: Any) -> str:
-    """One JSONL line (no newline): UTF-8 kept as is.
-
-    Text holding lone surrogates (a server's ``"\\ud800"`` escape, odd tool output) cannot be
-    encoded as UTF-8; such a record is written with ASCII escapes instead, which stays
-    valid JSON and reads back to the same string.
-    """
-    line = json.dumps(obj, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True)
-    return line
-
-
 class JsonlWriter:
     """Append JSON lines, flushed per record, so a crash never leaves a half line behind
     unnoticed: :func:`repair_tail` trims a torn last line before appending again.
@@ -146,8 +131,18 @@ class JsonlWriter:
         self.count = 0
 
     def write(self, obj: Any) -> None:
-        """Write one record as one line and flush it."""
-        self._handle.write(dumps(obj) + "\n")
+        """Write one record as one line (UTF-8 kept as is) and flush it.
+
+        Text holding lone surrogates (a server's ``"\\ud800"`` escape, odd tool output)
+        cannot be encoded as UTF-8; such a record is written with ASCII escapes instead,
+        which stays valid JSON and reads back to the same string.
+        """
+        try:
+            # Encoding happens inside write() before anything is buffered, so a failure
+            # writes nothing; checking ahead of time would encode every line twice.
+            self._handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        except UnicodeEncodeError:  # lone surrogates
+            self._handle.write(json.dumps(obj, ensure_ascii=True) + "\n")
         self._handle.flush()
         self.count += 1
         if self._fsync_every and self.count % self._fsync_every == 0:
