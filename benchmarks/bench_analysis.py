@@ -1,7 +1,7 @@
 """Parameter-change analysis: lazy safetensors reading vs loading both models with transformers.
 
 Builds two "small" tiny models (the second perturbed), then times
-``toolfeedback.analysis.analyze`` against the obvious baseline (``from_pretrained`` both
+``toolfeedback.evaluate.analysis.analyze`` against the obvious baseline (``from_pretrained`` both
 models, compare their state dicts), checks both agree, and prints the ratio measured in
 this one run (last line ``analysis_speedup=<baseline / ours>``). Usage: ``python benchmarks/bench_analysis.py [--repeat 3]``.
 """
@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from toolfeedback.analysis import analyze
+    from toolfeedback.evaluate.analysis import analyze
     from toolfeedback.tiny_model import build_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="tf-bench-analysis-"))

@@ -23,7 +23,7 @@ import tempfile
 
 CHILD = r"""
 import json, resource, sys, time
-from toolfeedback.pipeline import BuildConfig, build, verify
+from toolfeedback.build.pipeline import BuildConfig, build, verify
 n, out, executor, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 start = time.perf_counter()
 if mode == "build":

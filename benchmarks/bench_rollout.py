@@ -38,7 +38,7 @@ def make_envs(path: Path, n: int) -> None:
 
 
 def run(generator, envs: Path, out: Path, batch_size: int, args) -> dict:
-    from toolfeedback.rollout import RolloutConfig, rollout
+    from toolfeedback.rollout.collect import RolloutConfig, rollout
 
     # Tools run in the default executor (the sandbox), started before the clock starts.
     cfg = RolloutConfig(model=args.model or "tiny", envs=str(envs), out=str(out),

@@ -7,7 +7,7 @@ Workload (read from ``../shared/data`` beside the repository; skipped when absen
   domain database (stateful tools taking ``data``), one call per step as the release does.
 
 Both executors get the same steps in the same order; the baseline is
-:class:`~toolfeedback.executor.InProcessExecutor` (exec of the code string on every call, a
+:class:`~toolfeedback.runtime.executor.InProcessExecutor` (exec of the code string on every call, a
 thread per call for the timeout), given a fresh database per episode by ``json.loads`` of
 the domain files' text, as the release reloads them per task. Outputs must be identical.
 Prints calls/s, per-step p50/p99 latency, and last ``sandbox_vs_inprocess_ratio=<float>``.
@@ -30,8 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-from toolfeedback.executor import InProcessExecutor
-from toolfeedback.sandbox import Sandbox
+from toolfeedback.runtime.executor import InProcessExecutor
+from toolfeedback.runtime.sandbox import Sandbox
 from toolfeedback.types import ToolCall
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -2,7 +2,7 @@
 
 Runs the same GRPO steps twice on a freshly built tiny model: once with a constant reward
 function (the baseline: generation + loss only) and once with ``solve_f1`` (tool calls in the sandbox) run through
-:class:`toolfeedback.train_data.StepReward` (parse calls, execute them, match answers).
+:class:`toolfeedback.train.data.StepReward` (parse calls, execute them, match answers).
 Also times the reward alone on hand-written completions that call tools. The last line is
 ``grpo_reward_overhead=<ratio>``: seconds per step with our reward / with the constant one.
 """
@@ -28,7 +28,7 @@ class ConstantReward:
 
 def step_seconds(config, pm, constant: bool, executor) -> float:
     from toolfeedback.registry import Catalog
-    from toolfeedback.training import prepare_job
+    from toolfeedback.train.job import prepare_job
 
     job = prepare_job(config, pm)
     trainer = Catalog(pm).get("algorithms", "grpo").build_trainer(job, executor)
@@ -44,9 +44,9 @@ def step_seconds(config, pm, constant: bool, executor) -> float:
 def reward_throughput(pm, repeats: int, executor) -> float:
     from helpers.training import GOOD, fixture_samples
 
-    from toolfeedback.env import make_reward
+    from toolfeedback.runtime.step import make_reward
     from toolfeedback.registry import Catalog
-    from toolfeedback.train_data import StepReward, sample_columns
+    from toolfeedback.train.data import StepReward, sample_columns
 
     catalog = Catalog(pm)
     func = StepReward(mode=catalog.get("modes", "no-think"), tool_format=catalog.get("tool_formats", "hermes"),
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
 
     from toolfeedback.manager import create_plugin_manager
     from toolfeedback.tiny_model import build_tiny_model
-    from toolfeedback.train_data import make_executor
+    from toolfeedback.train.data import make_executor
 
     pm = create_plugin_manager()
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         finally:
             sandbox.close()
         base, ours = min(base_runs), min(our_runs)
-    from toolfeedback.executor import InProcessExecutor
+    from toolfeedback.runtime.executor import InProcessExecutor
 
     rates = {}
     for label, executor in (("in-process", InProcessExecutor(timeout=10)), ("sandbox", make_executor(10.0))):

@@ -1,5 +1,5 @@
 """The ``openai`` backend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp,
-hosted APIs) through the stdlib client :mod:`toolfeedback.openai_client`.
+hosted APIs) through the stdlib client :mod:`toolfeedback.contrib.openai_client`.
 
 Options: ``base_url`` (default ``$OPENAI_BASE_URL``), ``api_key`` (default
 ``$OPENAI_API_KEY``), ``timeout``, ``retries``, ``concurrency`` (requests in flight, default
@@ -25,7 +25,7 @@ class OpenAIGenerator:
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, retries: int = 2, concurrency: int = 16,
                  template_kwargs: str = "chat_template_kwargs"):
-        from toolfeedback.openai_client import OpenAIClient
+        from toolfeedback.contrib.openai_client import OpenAIClient
 
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
@@ -37,7 +37,7 @@ class OpenAIGenerator:
         self.pool = ThreadPoolExecutor(max_workers=max(1, int(concurrency)))
 
     def _one(self, request: ChatRequest, params: SamplingParams) -> list[Completion]:
-        from toolfeedback.openai_client import completions_from_response
+        from toolfeedback.contrib.openai_client import completions_from_response
 
         extra = {self.template_key: dict(request.template_kwargs)} \
             if self.template_key and request.template_kwargs else None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
@@ -202,7 +202,7 @@ class BFCLEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """One response per question, parsed by the tool format, matched against the answers."""
-        from toolfeedback.evaluation import load_runtime, single_turn_answers, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, single_turn_answers, write_predictions
         from toolfeedback.generation import ChatRequest
 
         cats = tuple(s for s in config.subset.split(",") if s) or CATEGORIES

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 
 NOISE_LEVELS = ("clean", "slight")
 
@@ -119,7 +119,7 @@ class RoTBenchEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Generate one answer per record and score TS/PI/CF."""
-        from toolfeedback.evaluation import load_runtime, single_turn_answers, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, single_turn_answers, write_predictions
         from toolfeedback.generation import ChatRequest
 
         noise = tuple(s for s in config.subset.split(",") if s) or NOISE_LEVELS

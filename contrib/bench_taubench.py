@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 from toolfeedback.progress import progress_bar
 from toolfeedback.types import ToolCall
 
@@ -86,7 +86,7 @@ def parse_actions(actions: list[dict]) -> list[ToolCall]:
 
 def replay(domain: Domain, calls: list[ToolCall], executor=None) -> dict:
     """Run ``calls`` in order on a fresh database; return the final database."""
-    from toolfeedback.executor import InProcessExecutor
+    from toolfeedback.runtime.executor import InProcessExecutor
 
     data = domain.fresh()
     own = executor is None
@@ -165,9 +165,9 @@ class TauBenchEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every task with stateful tools, then compare end states with the gold replay."""
-        from toolfeedback.episodes import Episode, run_episodes
-        from toolfeedback.evaluation import load_runtime, write_predictions
-        from toolfeedback.executor import InProcessExecutor
+        from toolfeedback.rollout.episodes import Episode, run_episodes
+        from toolfeedback.evaluate.driver import load_runtime, write_predictions
+        from toolfeedback.runtime.executor import InProcessExecutor
 
         tasks, domains = load(config.data or shared_data_dir("ftrl-tau-bench"), config.limit)
         rt = load_runtime(config, pm)

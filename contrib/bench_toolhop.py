@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.evaluation import BenchmarkError, mean, shared_data_dir
+from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 from toolfeedback.progress import progress_bar
-from toolfeedback.matching import answer_matches, match_hits
+from toolfeedback.runtime.matching import answer_matches, match_hits
 from toolfeedback.types import Environment, Metrics, ToolSpec
 
 DEFAULT_FILE = "toolhop_subset_first50.jsonl"
@@ -150,9 +150,9 @@ class ToolHopEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every question (up to 9 turns by default) and score AC."""
-        from toolfeedback.episodes import Episode, run_episodes
-        from toolfeedback.evaluation import load_runtime, write_predictions
-        from toolfeedback.executor import InProcessExecutor
+        from toolfeedback.rollout.episodes import Episode, run_episodes
+        from toolfeedback.evaluate.driver import load_runtime, write_predictions
+        from toolfeedback.runtime.executor import InProcessExecutor
 
         scenario = config.subset or "mandatory"
         try:

@@ -120,7 +120,7 @@ class LmEvalEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """General capability of ``config.model`` on ``config.tasks``."""
-        from toolfeedback.evaluation import require_model
+        from toolfeedback.evaluate.driver import require_model
 
         return run_lm_eval(require_model(config), list(config.tasks), num_fewshot=config.num_fewshot,
                            limit=config.limit or None, batch_size=config.batch_size,

@@ -12,16 +12,16 @@ from typing import Any
 #: public name -> "module:attribute"
 _EXPORTS = {
     "list_plugins": "toolfeedback.api_plugins:list_plugins",
-    "score": "toolfeedback.scoring:score",
-    "score_file": "toolfeedback.scoring:score_file",
-    "build": "toolfeedback.pipeline:build",
-    "verify": "toolfeedback.pipeline:verify",
-    "rollout": "toolfeedback.rollout:rollout",
+    "score": "toolfeedback.runtime.scoring:score",
+    "score_file": "toolfeedback.runtime.scoring:score_file",
+    "build": "toolfeedback.build.pipeline:build",
+    "verify": "toolfeedback.build.pipeline:verify",
+    "rollout": "toolfeedback.rollout.collect:rollout",
     "build_tiny_model": "toolfeedback.tiny_model:build_tiny_model",
-    "train": "toolfeedback.training:train",
-    "demo": "toolfeedback.demo:demo",
-    "evaluate": "toolfeedback.evaluation:evaluate",
-    "analyze": "toolfeedback.analysis:analyze",
+    "train": "toolfeedback.train.job:train",
+    "demo": "toolfeedback.plugins.demo:demo",
+    "evaluate": "toolfeedback.evaluate.driver:evaluate",
+    "analyze": "toolfeedback.evaluate.analysis:analyze",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,7 +38,7 @@ def register_stages(register):
     ``scale``, ``deploy``), ``name`` and ``run(item, ctx)``; names are unique per stage,
     so ``procedural`` and ``llm`` can each provide all five. The pipeline composes one
     implementation per stage, chosen by name, then verifies the result itself (golden
-    replay in the sandbox, :mod:`toolfeedback.verification`).
+    replay in the sandbox, :mod:`toolfeedback.build.verification`).
     """
 
 

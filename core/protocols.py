@@ -53,9 +53,9 @@ class Stage(Protocol):
     scale or deploy) under a ``name`` such as ``procedural`` or ``llm``.
 
     ``run(item, ctx)`` takes the previous stage's output (a question for ``decompose``, a
-    draft after that; see :mod:`toolfeedback.construction`) and returns the next one; the
+    draft after that; see :mod:`toolfeedback.build.construction`) and returns the next one; the
     ``deploy`` stage returns an :class:`~toolfeedback.types.Environment`. Raise
-    :class:`~toolfeedback.construction.Rejected` to drop the item with a reason.
+    :class:`~toolfeedback.build.construction.Rejected` to drop the item with a reason.
     """
 
     name: str
@@ -75,7 +75,7 @@ class Reward(Protocol):
     name: str
 
     def score(self, outcome: Any) -> float:
-        """The reward of one step outcome (see :mod:`toolfeedback.env`)."""
+        """The reward of one step outcome (see :mod:`toolfeedback.runtime.step`)."""
 
 
 @runtime_checkable
@@ -85,7 +85,7 @@ class ToolFormat(Protocol):
     name: str
 
     def parse(self, text: str) -> Any:
-        """Split ``text`` into a :class:`~toolfeedback.env.ParsedMessage` (content and parsed
+        """Split ``text`` into a :class:`~toolfeedback.runtime.step.ParsedMessage` (content and parsed
         :class:`~toolfeedback.types.ToolCall` objects, in order)."""
 
     def render(self, content: str | None, calls: Any = ()) -> str:
@@ -143,7 +143,7 @@ class Backend(Protocol):
 class Algorithm(Protocol):
     """An RL or preference algorithm that trains a model on step samples.
 
-    ``train(job)`` receives a :class:`~toolfeedback.training.TrainJob` (config, samples,
+    ``train(job)`` receives a :class:`~toolfeedback.train.job.TrainJob` (config, samples,
     resolved mode / reward / tool format / adapter, output dir, callbacks that must be
     passed to the trainer) and returns the directory it saved into. Example::
 
@@ -163,7 +163,7 @@ class Adapter(Protocol):
     """Decides which parameters train (``full``, ``lora``).
 
     ``peft_config(model, config)`` returns a ``peft`` config (or ``None`` for full
-    fine-tuning) for the loaded model and the :class:`~toolfeedback.training.TrainConfig`.
+    fine-tuning) for the loaded model and the :class:`~toolfeedback.train.job.TrainConfig`.
     """
 
     name: str
@@ -187,7 +187,7 @@ class Evaluator(Protocol):
     name: str
 
     def evaluate(self, config: Any, pm: Any) -> dict:
-        """Run on :class:`~toolfeedback.evaluation.EvalConfig` ``config``; return a JSON-able report."""
+        """Run on :class:`~toolfeedback.evaluate.driver.EvalConfig` ``config``; return a JSON-able report."""
 
 
 PROTOCOLS: dict[str, type] = {

@@ -3,7 +3,7 @@
 For every step prompt, K responses (``num_generations``) come from a samples file
 (``dpo_samples``: JSONL ``{id, response}`` / ``{id, responses}``) or are sampled with
 the ``hf`` backend in the chosen mode. Each is scored by running its calls against the
-sample (:func:`toolfeedback.train_data.score_response`); :mod:`toolfeedback.preferences`
+sample (:func:`toolfeedback.train.data.score_response`); :mod:`toolfeedback.plugins.dpo_preferences`
 pairs the best with the worst when their rewards differ by more than ``dpo_margin``.
 The pairs are written to ``OUT/preferences.jsonl`` and trained with TRL's ``DPOTrainer``
 (sigmoid loss, ``beta`` = ``dpo_beta`` or 0.1; a frozen reference copy for full
@@ -27,7 +27,7 @@ class DpoAlgorithm:
     def sample_responses(self, job, tokenizer) -> dict[str, list[str]]:
         """K responses per sample id: from ``dpo_samples`` or generated with the ``hf`` backend."""
         from toolfeedback.generation import ChatRequest, SamplingParams
-        from toolfeedback.preferences import read_responses, rollout_id
+        from toolfeedback.plugins.dpo_preferences import read_responses, rollout_id
         from toolfeedback.registry import Catalog
 
         c = job.config
@@ -66,8 +66,8 @@ class DpoAlgorithm:
         """
         from tqdm.auto import tqdm
 
-        from toolfeedback.preferences import ScoredResponse, build_pairs, prompt_signature
-        from toolfeedback.train_data import render_prompt, score_response
+        from toolfeedback.plugins.dpo_preferences import ScoredResponse, build_pairs, prompt_signature
+        from toolfeedback.train.data import render_prompt, score_response
 
         pooled: dict[str, tuple] = {}
         for env in job.samples:
@@ -127,8 +127,8 @@ class DpoAlgorithm:
 
     def train(self, job) -> Path:
         """Build pairs, train, save into ``job.out``; return it."""
-        from toolfeedback.train_data import make_executor
-        from toolfeedback.train_save import save_trained
+        from toolfeedback.train.data import make_executor
+        from toolfeedback.train.save import save_trained
 
         executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
         try:

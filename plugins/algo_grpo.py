@@ -2,13 +2,13 @@
 
 Advantages are group-normalized, as verl's ``adv_estimator=grpo`` with
 ``norm_adv_by_std_in_grpo=True``: ``(r - mean_group) / (std_group + 1e-4)``
-(``scale_rewards="group"``). Everything else is in :mod:`toolfeedback.policy_gradient`.
+(``scale_rewards="group"``). Everything else is in :mod:`toolfeedback.plugins.policy_gradient`.
 """
 
 from __future__ import annotations
 
 from toolfeedback import hookimpl
-from toolfeedback.policy_gradient import PolicyGradientAlgorithm
+from toolfeedback.plugins.policy_gradient import PolicyGradientAlgorithm
 
 
 class GrpoAlgorithm(PolicyGradientAlgorithm):

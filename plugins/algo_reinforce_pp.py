@@ -14,7 +14,7 @@ is REINFORCE++-*baseline*, which ``grpo`` with that setting gives instead.
 from __future__ import annotations
 
 from toolfeedback import hookimpl
-from toolfeedback.policy_gradient import PolicyGradientAlgorithm
+from toolfeedback.plugins.policy_gradient import PolicyGradientAlgorithm
 
 
 def whiten(rewards, weights):

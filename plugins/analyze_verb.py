@@ -37,7 +37,7 @@ class AnalyzeCommand:
         parser.add_argument("--top", type=int, default=5, help="layers/modules to print (default 5)")
 
     def run(self, args, pm) -> int:
-        from toolfeedback.analysis import analyze, restore
+        from toolfeedback.evaluate.analysis import analyze, restore
         from toolfeedback.errors import ConfigError
 
         if args.restore and not args.restored_out:

@@ -24,7 +24,7 @@ class BuildCommand:
                    + BUILD_EPILOG)
 
     def add_arguments(self, parser):
-        from toolfeedback.pipeline import BuildConfig
+        from toolfeedback.build.pipeline import BuildConfig
         from toolfeedback.config import field_help
 
         import attrs
@@ -52,7 +52,7 @@ class BuildCommand:
 
     def run(self, args, pm) -> int:
         from toolfeedback.config import load_config
-        from toolfeedback.pipeline import BuildConfig, build
+        from toolfeedback.build.pipeline import BuildConfig, build
 
         overrides = {k: getattr(args, k) for k in (
             "source", "n", "seed", "out", "patterns", "scale", "max_hops", "max_width", "test_fraction",
@@ -90,7 +90,7 @@ class VerifyCommand:
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def run(self, args, pm) -> int:
-        from toolfeedback.pipeline import verify
+        from toolfeedback.build.pipeline import verify
 
         report = verify(args.file, pm, timeout=args.timeout, quiet=args.quiet,
                         executor_kind=args.executor)

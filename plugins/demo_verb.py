@@ -27,7 +27,7 @@ class DemoCommand:
                             help="GRPO optimizer steps (default: %(default)s)")
 
     def run(self, args, pm) -> int:
-        from toolfeedback.demo import demo
+        from toolfeedback.plugins.demo import demo
 
         if args.n < 1 or args.train_steps < 1:
             from toolfeedback.errors import ConfigError

@@ -136,7 +136,7 @@ class SolveEvaluator:
         import tempfile
         from pathlib import Path
 
-        from toolfeedback.rollout import RolloutConfig, rollout
+        from toolfeedback.rollout.collect import RolloutConfig, rollout
 
         out = config.predictions or str(Path(tempfile.mkdtemp(prefix="tf-eval-")) / "trajectories.jsonl")
         options = {"device": config.device} if config.device else {}

@@ -17,7 +17,7 @@ examples:
 
 
 class EvalCommand:
-    """Flags mirror :class:`toolfeedback.evaluation.EvalConfig` (``--config`` reads ``[eval]``)."""
+    """Flags mirror :class:`toolfeedback.evaluate.driver.EvalConfig` (``--config`` reads ``[eval]``)."""
 
     name = "eval"
     help = "score tool use (solve, toolhop, taubench, rotbench, bfcl) or general capability (lm_eval)"
@@ -27,7 +27,7 @@ class EvalCommand:
         import attrs
 
         from toolfeedback.config import field_help
-        from toolfeedback.evaluation import EvalConfig
+        from toolfeedback.evaluate.driver import EvalConfig
 
         parser.add_argument("--config", metavar="TOML", help="read settings from the [eval] table of this file")
         helps = field_help(EvalConfig)
@@ -49,7 +49,7 @@ class EvalCommand:
         import attrs
 
         from toolfeedback.config import load_config
-        from toolfeedback.evaluation import EvalConfig, evaluate
+        from toolfeedback.evaluate.driver import EvalConfig, evaluate
 
         overrides = {f.name: getattr(args, f.name) for f in attrs.fields(EvalConfig)}
         if overrides.get("tasks"):

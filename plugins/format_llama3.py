@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.env import ParsedMessage
+from toolfeedback.runtime.step import ParsedMessage
 from toolfeedback.types import ToolCall
 
 TAG = "<|python_tag|>"

@@ -75,7 +75,7 @@ class RolloutCommand:
     def run(self, args, pm) -> int:
         from toolfeedback.config import load_config
         from toolfeedback.errors import ConfigError
-        from toolfeedback.rollout import RolloutConfig, rollout
+        from toolfeedback.rollout.collect import RolloutConfig, rollout
 
         options = {}
         for item in args.backend_option:

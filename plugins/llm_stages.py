@@ -21,9 +21,9 @@ from string import Template
 from typing import Any, Callable
 
 from toolfeedback import hookimpl
-from toolfeedback.construction import Draft, Question, Rejected
+from toolfeedback.build.construction import Draft, Question, Rejected
 from toolfeedback.generation import ChatRequest, SamplingParams
-from toolfeedback.matching import answer_matches
+from toolfeedback.runtime.matching import answer_matches
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall, ToolSpec
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -286,7 +286,7 @@ class Scale:
     stage, name = "scale", "llm"
 
     def run(self, draft: Draft, ctx) -> Draft:
-        from toolfeedback.construction import parse_scale
+        from toolfeedback.build.construction import parse_scale
 
         scale = parse_scale(ctx.config.scale)
         if not scale:

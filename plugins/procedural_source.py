@@ -14,7 +14,7 @@ import random
 from typing import Iterator
 
 from toolfeedback import hookimpl
-from toolfeedback.construction import Question
+from toolfeedback.build.construction import Question
 from toolfeedback.errors import ConfigError
 from toolfeedback.types import Pattern
 

@@ -11,7 +11,7 @@ import math
 import random
 
 from toolfeedback import hookimpl
-from toolfeedback.construction import Draft, Question, Rejected, parse_scale
+from toolfeedback.build.construction import Draft, Question, Rejected, parse_scale
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall
 
 from .procedural_docs import render_doc
@@ -196,7 +196,7 @@ class Integrate:
 class Scale:
     """Complexity scaling: functional generalization, parameter expansion, parameter-type
     generalization and toolset extension, each with an intensity
-    (see :func:`toolfeedback.construction.parse_scale`)."""
+    (see :func:`toolfeedback.build.construction.parse_scale`)."""
 
     stage, name = "scale", "procedural"
 

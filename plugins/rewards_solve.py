@@ -8,8 +8,8 @@ Without calls every solve reward falls back to :func:`no_call_reward`.
 from __future__ import annotations
 
 from toolfeedback import hookimpl
-from toolfeedback.env import BROKEN_MARKUP, StepOutcome
-from toolfeedback.matching import final_answer_in
+from toolfeedback.runtime.step import BROKEN_MARKUP, StepOutcome
+from toolfeedback.runtime.matching import final_answer_in
 
 
 def no_call_reward(outcome: StepOutcome) -> float:

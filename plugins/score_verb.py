@@ -46,7 +46,7 @@ class ScoreCommand:
 
     def run(self, args, pm) -> int:
         from toolfeedback.errors import ConfigError
-        from toolfeedback.scoring import score_file
+        from toolfeedback.runtime.scoring import score_file
 
         if args.workers < 1:
             raise ConfigError("--workers must be at least 1")

@@ -13,7 +13,7 @@ import hashlib
 from typing import Any, Iterator
 
 from toolfeedback import hookimpl
-from toolfeedback.construction import Question
+from toolfeedback.build.construction import Question
 from toolfeedback.errors import ConfigError
 
 

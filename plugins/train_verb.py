@@ -49,7 +49,7 @@ class TrainCommand:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         from toolfeedback.config import field_help
-        from toolfeedback.training import TrainConfig
+        from toolfeedback.train.job import TrainConfig
 
         import attrs
 
@@ -66,7 +66,7 @@ class TrainCommand:
             parser.add_argument(flag, dest=key, action="store_true", default=None, help=helps[key])
 
     def run(self, args: argparse.Namespace, pm) -> int:
-        from toolfeedback.training import TrainConfig, train
+        from toolfeedback.train.job import TrainConfig, train
 
         overrides = {key: getattr(args, key) for _, key, _, _ in FLAGS}
         overrides.update({key: getattr(args, key) for _, key in SWITCHES})

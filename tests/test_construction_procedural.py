@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.ftrl import from_record
-from toolfeedback.matching import answer_matches
-from toolfeedback.pipeline import BuildConfig, build
+from toolfeedback.runtime.matching import answer_matches
+from toolfeedback.build.pipeline import BuildConfig, build
 from toolfeedback.types import Pattern, ToolCall
 
 from construction_helpers import make_pm, read_records

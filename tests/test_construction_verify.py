@@ -9,12 +9,12 @@ import pytest
 
 from toolfeedback import hookimpl
 from toolfeedback.cli import main
-from toolfeedback.construction import Rejected
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.build.construction import Rejected
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.ftrl import from_record, to_record
-from toolfeedback.pipeline import BuildConfig, build, verify
+from toolfeedback.build.pipeline import BuildConfig, build, verify
 from toolfeedback.plugins.procedural_stages import Deploy
-from toolfeedback.verification import check_environment
+from toolfeedback.build.verification import check_environment
 
 from construction_helpers import make_pm, read_records
 

@@ -12,8 +12,14 @@ def test_wheel_contains_the_three_packages(tmp_path, repo_root):
     import shutil
 
     src = tmp_path / "src"
-    shutil.copytree(repo_root, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "out", ".whl", "tests"))
+    anywhere = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "__pycache__", ".whl")
+
+    def ignore(folder, names):
+        # build/ and dist/ are outputs only at the top; core/build/ is the build stage
+        top = {"build", "dist", "out", "tests"} if folder == str(repo_root) else set()
+        return set(anywhere(folder, names)) | (top & set(names))
+
+    shutil.copytree(repo_root, src, ignore=ignore)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "--no-index", "-w", str(tmp_path / "dist"), str(src)],
                           capture_output=True, text=True, timeout=300)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from toolfeedback.analysis import Checkpoint, analyze, classify, parse_spec, restore
+from toolfeedback.evaluate.analysis import Checkpoint, analyze, classify, parse_spec, restore
 from toolfeedback.cli import main
 from toolfeedback.errors import ConfigError
 

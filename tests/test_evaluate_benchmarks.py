@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop
-from toolfeedback.evaluation import BenchmarkError
+from toolfeedback.evaluate.driver import BenchmarkError
 
 
 # --------------------------------------------------------------------------- RoTBench
@@ -144,7 +144,7 @@ def test_toolhop_answer_correctness(hop):
 
 
 def test_toolhop_runs_its_tools_and_scores_solve(hop):
-    from toolfeedback.executor import InProcessExecutor
+    from toolfeedback.runtime.executor import InProcessExecutor
     from toolfeedback.types import ToolCall
 
     env = hop[0]
@@ -172,7 +172,7 @@ def tau(fixtures_dir):
 
 def _play_gold(task, domain):
     """A 'perfect' agent: the gold actions, each in its own assistant turn."""
-    from toolfeedback.executor import InProcessExecutor
+    from toolfeedback.runtime.executor import InProcessExecutor
 
     data, messages, ex = domain.fresh(), [], InProcessExecutor()
     for call in bench_taubench.parse_actions(task["actions"]):

@@ -9,7 +9,7 @@ import pytest
 
 from toolfeedback.contrib import lm_eval_plugin
 from toolfeedback.errors import ConfigError
-from toolfeedback.evaluation import EvalConfig, evaluate
+from toolfeedback.evaluate.driver import EvalConfig, evaluate
 from toolfeedback.manager import create_plugin_manager
 
 # lm-eval is part of the test install (`.[train,eval,test]`): fail, never skip, without it.

@@ -8,7 +8,7 @@ import json
 
 from toolfeedback import hookimpl
 from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop
-from toolfeedback.evaluation import EvalConfig, evaluate
+from toolfeedback.evaluate.driver import EvalConfig, evaluate
 from toolfeedback.generation import Completion
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.plugins import backend_hf, format_hermes, modes

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolfeedback.cli import main
-from toolfeedback.evaluation import EvalConfig, evaluate
+from toolfeedback.evaluate.driver import EvalConfig, evaluate
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.plugins import eval_solve
 

@@ -8,11 +8,11 @@ import pytest
 
 from helpers.replay_server import ReplayServer, chat_reply
 from helpers.rollout_envs import solver, write_envs
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.generation import ChatRequest
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.registry import Catalog
-from toolfeedback.rollout import RolloutConfig, rollout
+from toolfeedback.rollout.collect import RolloutConfig, rollout
 
 
 def structured(body):

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers.replay_server import ReplayServer, chat_reply
-from toolfeedback.openai_client import OpenAIClient, OpenAIError, completions_from_response
+from toolfeedback.contrib.openai_client import OpenAIClient, OpenAIError, completions_from_response
 
 
 def test_chat_sends_tools_and_parses_choices():

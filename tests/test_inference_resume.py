@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from helpers.rollout_envs import ScriptedGenerator, write_envs
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
-from toolfeedback.rollout import RolloutConfig, rollout
+from toolfeedback.rollout.collect import RolloutConfig, rollout
 
 HELPERS = str(Path(__file__).parent)
 
@@ -20,8 +20,8 @@ CHILD = """
 import sys
 sys.path.insert(0, {helpers!r})
 from helpers.rollout_envs import ScriptedGenerator
-from toolfeedback.executor import InProcessExecutor
-from toolfeedback.rollout import RolloutConfig, rollout
+from toolfeedback.runtime.executor import InProcessExecutor
+from toolfeedback.rollout.collect import RolloutConfig, rollout
 cfg = RolloutConfig(model="s", envs={envs!r}, out={out!r}, samples_out={samples!r},
                     batch_size=1, progress=False)
 rollout(cfg, generator=ScriptedGenerator(delay=0.15), executor=InProcessExecutor())

@@ -6,9 +6,9 @@ import pytest
 
 from helpers.rollout_envs import ScriptedGenerator, call, write_envs
 from toolfeedback import hookimpl
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
-from toolfeedback.rollout import RolloutConfig, rollout
+from toolfeedback.rollout.collect import RolloutConfig, rollout
 
 
 def read(path):
@@ -110,7 +110,7 @@ def test_n_samples_runs_each_environment_k_times(tmp_path, envs):
 
 
 def test_step_samples_rescored_reproduce_recorded_rewards(tmp_path, envs):
-    from toolfeedback.scoring import score
+    from toolfeedback.runtime.scoring import score
 
     def script(request):  # a mix: a miss, a hit, a wrong final answer
         tools = [m for m in request.messages if m["role"] == "tool"]
@@ -134,7 +134,7 @@ def test_step_samples_rescored_reproduce_recorded_rewards(tmp_path, envs):
 
 
 def test_default_executor_is_the_sandbox_and_agrees(tmp_path, envs):
-    from toolfeedback.sandbox import Sandbox  # noqa: F401 - the default must exist
+    from toolfeedback.runtime.sandbox import Sandbox  # noqa: F401 - the default must exist
 
     cfg = RolloutConfig(model="scripted", envs=str(envs), out=str(tmp_path / "traj.jsonl"),
                         progress=False, workers=1, limit=3)

@@ -77,7 +77,7 @@ def test_plugin_modules_import_light():
     code = ("import sys, toolfeedback.plugins.format_hermes, toolfeedback.plugins.format_llama3, "
             "toolfeedback.plugins.format_openai, toolfeedback.plugins.rewards_solve, "
             "toolfeedback.plugins.score_verb\n"
-            "heavy = [m for m in ('torch', 'transformers', 'trl', 'subprocess', 'toolfeedback.sandbox') "
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'subprocess', 'toolfeedback.runtime.sandbox') "
             "if m in sys.modules]\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

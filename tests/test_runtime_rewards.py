@@ -9,9 +9,9 @@ import random
 import pytest
 
 from toolfeedback import create_plugin_manager
-from toolfeedback.env import WeightedReward, make_reward, run_step
+from toolfeedback.runtime.step import WeightedReward, make_reward, run_step
 from toolfeedback.errors import ConfigError, UnknownNameError
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.plugins import format_hermes, rewards_solve
 from toolfeedback.registry import Catalog
 from toolfeedback.types import Environment, ToolSpec

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from toolfeedback.env import run_step
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.step import run_step
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.plugins.format_hermes import HermesFormat
-from toolfeedback.sandbox import Sandbox
+from toolfeedback.runtime.sandbox import Sandbox
 from toolfeedback.types import Environment, ToolCall, ToolSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ftrl_tau_bench"
@@ -270,7 +270,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
 
     script = tmp_path / "parent.py"
     script.write_text(
-        "import sys\nfrom toolfeedback.sandbox import Sandbox\nfrom toolfeedback.types import ToolCall\n"
+        "import sys\nfrom toolfeedback.runtime.sandbox import Sandbox\nfrom toolfeedback.types import ToolCall\n"
         "box = Sandbox(workers=1, timeout=60)\n"
         "box.run_calls('e', {'ok': 'def ok():\\n    return 1'}, [ToolCall('ok', {})])\n"
         "print(box._slots[0].worker.proc.pid, flush=True)\n"

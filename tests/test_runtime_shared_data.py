@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from toolfeedback.executor import InProcessExecutor
-from toolfeedback.sandbox import Sandbox
+from toolfeedback.runtime.executor import InProcessExecutor
+from toolfeedback.runtime.sandbox import Sandbox
 from toolfeedback.types import ToolCall
 
 

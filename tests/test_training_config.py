@@ -10,7 +10,7 @@ from helpers.training import FIXTURE, small_config
 from toolfeedback.cli import main
 from toolfeedback.config import field_help
 from toolfeedback.errors import ConfigError, InputError, ToolfeedbackError, UnknownNameError
-from toolfeedback.training import TrainConfig, prepare_job
+from toolfeedback.train.job import TrainConfig, prepare_job
 
 
 def test_toml_section_then_overrides(tmp_path):

@@ -9,10 +9,10 @@ import torch
 
 from helpers.training import BAD, GOOD, LogObserver, ProbeRewards, fixture_samples, small_config
 from toolfeedback.errors import ToolfeedbackError
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.registry import Catalog
-from toolfeedback.training import prepare_job, train
+from toolfeedback.train.job import prepare_job, train
 
 
 def write_responses(path, samples, *, swap=False):
@@ -84,7 +84,7 @@ def test_dpo_pairs_from_rollout_trajectories(tmp_path, tiny_model):  # noqa: F81
     """`toolfeedback rollout --n-samples K` output feeds DPO: step 0 of the K episodes of an
     environment is one prompt, so their K responses form one group."""
     from helpers.training import FIXTURE
-    from toolfeedback.rollout import RolloutConfig, rollout
+    from toolfeedback.rollout.collect import RolloutConfig, rollout
 
     traj, steps = tmp_path / "traj.jsonl", tmp_path / "steps.jsonl"
     rollout(RolloutConfig(model=str(tiny_model), envs=str(FIXTURE), out=str(traj), samples_out=str(steps),

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolfeedback.errors import InputError
-from toolfeedback.preferences import PreferencePair, ScoredResponse, best_worst, build_pairs, read_responses
+from toolfeedback.plugins.dpo_preferences import PreferencePair, ScoredResponse, best_worst, build_pairs, read_responses
 
 
 def scored(*items):
@@ -80,7 +80,7 @@ def test_read_responses_from_trajectory_lines(tmp_path):
 
 def test_identical_step_prompts_share_a_signature():
     from helpers.training import fixture_samples
-    from toolfeedback.preferences import prompt_signature
+    from toolfeedback.plugins.dpo_preferences import prompt_signature
 
     first, second, third = fixture_samples()
     assert prompt_signature(first) == prompt_signature(first.evolve(id="other", metadata={"x": 1}))

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from helpers.training import BAD, GOOD, fixture_samples
-from toolfeedback.env import make_reward, run_step
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.step import make_reward, run_step
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.registry import Catalog
-from toolfeedback.train_data import StepReward, render_prompt, rl_rows, sample_columns
+from toolfeedback.train.data import StepReward, render_prompt, rl_rows, sample_columns
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,8 @@ def test_overlong_prompts_are_dropped(parts, tokenizer):
 
 
 def test_training_uses_the_sandbox_with_the_same_rewards_in_parallel(parts):
-    from toolfeedback.sandbox import Sandbox
-    from toolfeedback.train_data import make_executor
+    from toolfeedback.runtime.sandbox import Sandbox
+    from toolfeedback.train.data import make_executor
 
     pm, catalog = parts
     executor = make_executor(timeout=5)

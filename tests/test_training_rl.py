@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from helpers.training import LogObserver, ProbeRewards, small_config
-from toolfeedback.executor import InProcessExecutor
+from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.manager import create_plugin_manager
 from toolfeedback.plugins.algo_reinforce_pp import whiten
 from toolfeedback.registry import Catalog
-from toolfeedback.training import prepare_job, train
+from toolfeedback.train.job import prepare_job, train
 
 #: solve_f1 alone is 0 for almost every random completion; content_length adds spread.
 REWARD = "solve_f1,content_length"

@@ -66,7 +66,7 @@ class ProbeRewards:
 
 def small_config(model, out, **changes):
     """A TrainConfig sized for 2 CPU steps on the tiny model."""
-    from toolfeedback.training import TrainConfig
+    from toolfeedback.train.job import TrainConfig
 
     values = dict(model=str(model), data=str(FIXTURE), out=str(out), max_steps=2,
                   num_generations=4, per_device_batch_size=4, max_new_tokens=12, lr=1e-3,

@@ -8,7 +8,7 @@ file, or by playing environments with a model); contrib: ``toolhop``, ``taubench
 
 Example::
 
-    from toolfeedback.evaluation import EvalConfig, evaluate
+    from toolfeedback.evaluate.driver import EvalConfig, evaluate
     report = evaluate(EvalConfig(evaluator="solve", trajectories="traj.jsonl"))
     report["overall"]["solve_f1"]
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from .errors import ConfigError, ToolfeedbackError
+from ..errors import ConfigError, ToolfeedbackError
 
 
 @frozen
@@ -62,8 +62,8 @@ class EvalConfig:
 
 def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
     """Run ``config.evaluator`` and return its report (also written to ``config.out``)."""
-    from .manager import create_plugin_manager
-    from .registry import Catalog
+    from ..manager import create_plugin_manager
+    from ..registry import Catalog
 
     pm = pm if pm is not None else create_plugin_manager()
     evaluator = Catalog(pm).get("evaluators", config.evaluator)
@@ -124,7 +124,7 @@ def require_model(config: EvalConfig) -> str:
 
 def sampling(config: EvalConfig, mode) -> Any:
     """SamplingParams from the config and the mode's default budget."""
-    from .generation import SamplingParams
+    from ..generation import SamplingParams
 
     budget = config.max_new_tokens or getattr(mode, "default_max_new_tokens", 1024)
     return SamplingParams(max_new_tokens=budget, temperature=config.temperature)
@@ -132,7 +132,7 @@ def sampling(config: EvalConfig, mode) -> Any:
 
 def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[str, Any]:
     """Generator, tool format and mode named by the config (backend loaded once)."""
-    from .registry import Catalog
+    from ..registry import Catalog
 
     catalog = Catalog(pm)
     mode = catalog.get("modes", config.mode)
@@ -160,7 +160,7 @@ def write_predictions(path: str | None, rows) -> None:
     """Write scored rows as JSONL (flushed per line)."""
     if not path:
         return
-    from .jsonl import JsonlWriter
+    from ..jsonl import JsonlWriter
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with JsonlWriter(path, keep_existing=True) as writer:
@@ -176,7 +176,7 @@ def single_turn_answers(rt: dict[str, Any], requests: list, *, desc: str, batch_
                         quiet: bool):
     """Generate one answer per request in batches and yield each answer text (reasoning
     split off by the mode), in request order, with a progress bar."""
-    from .progress import progress_bar
+    from ..progress import progress_bar
 
     mode = rt["mode"]
     bar = progress_bar(len(requests), desc, quiet=quiet)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from .errors import ToolfeedbackError
+from ..errors import ToolfeedbackError
 
 
 def render_prompt(tokenizer, env, mode) -> str:
@@ -33,7 +33,7 @@ def render_prompt(tokenizer, env, mode) -> str:
 
 def make_executor(timeout: float, workers: int = 2):
     """The sandbox (``workers`` processes) that training rewards run tool calls in."""
-    from .executor import make_executor as make
+    from ..runtime.executor import make_executor as make
 
     return make("sandbox", timeout=timeout, workers=workers)
 
@@ -52,7 +52,7 @@ def sample_columns(env) -> dict[str, Any]:
 
 def env_from_columns(row: dict[str, Any]):
     """Rebuild the environment a reward needs from a row's columns."""
-    from .ftrl import from_record
+    from ..ftrl import from_record
 
     return from_record({"messages": [], "id": row["env_id"], "tools": row["tools"],
                         "codes": row["codes"], "unsolved_set": row["unsolved_set"],
@@ -76,7 +76,7 @@ def rl_rows(samples: Sequence, tokenizer, mode, max_prompt_length: int) -> tuple
 
 def score_response(env, text: str, *, mode, tool_format, reward, executor, timeout: float) -> float:
     """The verifiable reward of one response at one step (reasoning is split off first)."""
-    from .env import run_step
+    from ..runtime.step import run_step
 
     _, content = mode.split(text) if hasattr(mode, "split") else (None, text)
     outcome = run_step(env, content, executor=executor, tool_format=tool_format, timeout=timeout)

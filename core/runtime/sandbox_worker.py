@@ -1,4 +1,4 @@
-"""The sandbox worker: runs untrusted tool code for :mod:`toolfeedback.sandbox`.
+"""The sandbox worker: runs untrusted tool code for :mod:`toolfeedback.runtime.sandbox`.
 
 Run as a script (``python -I -S sandbox_worker.py REQ_FD RESP_FD SCRATCH MEM_MB CPU_S
 FSIZE_MB``), stdlib only, so it imports nothing of toolfeedback. It reads framed JSON

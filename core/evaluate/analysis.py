@@ -10,7 +10,7 @@ experiment's model: the tuned model with chosen layers / modules set back to bas
 
 Example::
 
-    from toolfeedback.analysis import analyze, restore
+    from toolfeedback.evaluate.analysis import analyze, restore
     report = analyze("base/", "tuned/", out_dir="analysis/")
     report["ranking"]["layers"][:3]          # most-changed layers first
     restore("base/", "tuned/", "restored/", spec="layers=0-3,modules=mlp")
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 
 MODULE_TYPES = ("q", "k", "v", "o", "gate", "up", "down", "norms", "embeddings", "lm_head", "other")
 GROUPS = {"attn": ("q", "k", "v", "o"), "mlp": ("gate", "up", "down"), "norms": ("norms",),

@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Sequence
 
-from .errors import ToolfeedbackError
-from .generation import Completion
+from toolfeedback.errors import ToolfeedbackError
+from toolfeedback.generation import Completion
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 

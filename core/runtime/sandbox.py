@@ -1,7 +1,7 @@
 """Run untrusted tool code in a pool of persistent, limited worker processes.
 
-:class:`Sandbox` satisfies :class:`~toolfeedback.executor.Executor`. Each worker is a
-fresh ``python -I -S`` running :mod:`toolfeedback.sandbox_worker` (stdlib only) under
+:class:`Sandbox` satisfies :class:`~toolfeedback.runtime.executor.Executor`. Each worker is a
+fresh ``python -I -S`` running :mod:`toolfeedback.runtime.sandbox_worker` (stdlib only) under
 resource limits and an audit hook; see that module for what is refused inside. This
 side enforces what a worker cannot be trusted with:
 
@@ -37,7 +37,7 @@ import zlib
 from typing import Any, Mapping, Sequence
 
 from .executor import DEFAULT_TIMEOUT, error_text
-from .types import ToolCall, ToolResult
+from ..types import ToolCall, ToolResult
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
 _HEADER = struct.Struct(">I")

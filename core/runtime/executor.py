@@ -1,6 +1,6 @@
 """How tool calls get executed: the :class:`Executor` interface and the release's baseline.
 
-The real executor is the sandbox (:mod:`toolfeedback.sandbox`): persistent worker
+The real executor is the sandbox (:mod:`toolfeedback.runtime.sandbox`): persistent worker
 processes, limits, isolation. :class:`InProcessExecutor` reproduces what the FTRL release
 does (``exec`` of the code string in-process on every call, a thread-based timeout): it is
 unsafe and kept only as the reference the sandbox is checked and benchmarked against.
@@ -12,7 +12,7 @@ import threading
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from .matching import serialize_output
-from .types import ToolCall, ToolResult
+from ..types import ToolCall, ToolResult
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -98,7 +98,7 @@ EXECUTOR_KINDS = ("sandbox", "inprocess", "auto")
 def make_executor(kind: str = "sandbox", *, timeout: float = DEFAULT_TIMEOUT, workers: int = 2):
     """The executor every verb runs tools in.
 
-    ``sandbox`` (``auto`` is the same, kept for configs): :class:`~toolfeedback.sandbox.Sandbox`
+    ``sandbox`` (``auto`` is the same, kept for configs): :class:`~toolfeedback.runtime.sandbox.Sandbox`
     with ``workers`` processes. ``inprocess``: the release's unsafe baseline, for comparison
     only.
     """
@@ -108,6 +108,6 @@ def make_executor(kind: str = "sandbox", *, timeout: float = DEFAULT_TIMEOUT, wo
         return Sandbox(workers=max(1, workers), timeout=timeout)
     if kind == "inprocess":
         return InProcessExecutor(timeout=timeout)
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     raise ConfigError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTOR_KINDS)}")

@@ -10,8 +10,8 @@ import ast
 import threading
 from functools import lru_cache
 
-from .matching import answer_matches, match_hits
-from .types import Environment
+from ..runtime.matching import answer_matches, match_hits
+from ..types import Environment
 
 
 # CPython 3.11 can corrupt its AST recursion counter when threads parse at the same time

@@ -13,8 +13,8 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from .errors import ToolfeedbackError
-from .types import Scenario, ToolCall, ToolSpec
+from ..errors import ToolfeedbackError
+from ..types import Scenario, ToolCall, ToolSpec
 
 #: the order in which the pipeline runs the stages (verification is the pipeline's own step).
 STAGES = ("decompose", "document", "integrate", "scale", "deploy")

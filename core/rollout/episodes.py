@@ -13,8 +13,8 @@ from typing import Any, Callable, Sequence
 
 from attrs import define, field
 
-from .generation import ChatRequest, SamplingParams
-from .types import ToolCall, ToolResult
+from ..generation import ChatRequest, SamplingParams
+from ..types import ToolCall, ToolResult
 
 
 @define

@@ -20,13 +20,13 @@ def demo(out_dir: str | Path = "toolfeedback-demo", *, n: int = 16, seed: int = 
     """Run the demo into ``out_dir`` and return a summary dict (also written as summary.json)."""
     import json
 
-    from .analysis import analyze
-    from .evaluation import EvalConfig, evaluate
-    from .manager import create_plugin_manager
-    from .pipeline import BuildConfig, build, verify
-    from .rollout import RolloutConfig, rollout
-    from .tiny_model import build_tiny_model
-    from .training import TrainConfig, train
+    from toolfeedback.evaluate.analysis import analyze
+    from toolfeedback.evaluate.driver import EvalConfig, evaluate
+    from toolfeedback.manager import create_plugin_manager
+    from toolfeedback.build.pipeline import BuildConfig, build, verify
+    from toolfeedback.rollout.collect import RolloutConfig, rollout
+    from toolfeedback.tiny_model import build_tiny_model
+    from toolfeedback.train.job import TrainConfig, train
 
     from transformers.utils import logging as hf_logging
 

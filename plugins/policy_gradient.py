@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from toolfeedback.errors import ConfigError
 
 
 def default_steps_per_generation(c) -> int | None:
@@ -82,7 +82,7 @@ class PolicyGradientAlgorithm:
         """The configured trainer (model, tokenizer, dataset, reward, adapter, callbacks)."""
         from datasets import Dataset
 
-        from .train_data import StepReward, rl_rows
+        from toolfeedback.train.data import StepReward, rl_rows
 
         tokenizer = job.load_tokenizer()
         rows, dropped = rl_rows(job.samples, tokenizer, job.mode, job.config.max_prompt_length)
@@ -113,8 +113,8 @@ class PolicyGradientAlgorithm:
 
     def train(self, job) -> Path:
         """Train and save into ``job.out``; return it."""
-        from .train_data import make_executor
-        from .train_save import save_trained
+        from toolfeedback.train.data import make_executor
+        from toolfeedback.train.save import save_trained
 
         executor = make_executor(job.config.tool_timeout, job.config.tool_workers)
         try:

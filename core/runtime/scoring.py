@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 from .executor import DEFAULT_TIMEOUT, make_executor
-from .ftrl import FieldError, from_record
-from .progress import progress_bar
+from ..ftrl import FieldError, from_record
+from ..progress import progress_bar
 
 
 def parse_scored_record(record: Any):
@@ -29,7 +29,7 @@ def parse_scored_record(record: Any):
 
 
 def _tool_format(pm, name: str):
-    from .registry import Catalog
+    from ..registry import Catalog
 
     return Catalog(pm).get("tool_formats", name)
 
@@ -37,7 +37,7 @@ def _tool_format(pm, name: str):
 def score_one(env, response, answer, *, reward, tool_format, executor,
               timeout: float | None = None) -> dict[str, Any]:
     """Run one response and return ``{"score": float, ...breakdown}``."""
-    from .env import run_step
+    from .step import run_step
 
     outcome = run_step(env, response, executor=executor, tool_format=tool_format,
                        answer=answer, timeout=timeout)
@@ -52,10 +52,10 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
           pm=None, executor=None, tool_timeout: float = DEFAULT_TIMEOUT,
           workers: int = 2) -> Iterator[dict[str, Any]]:
     """Score record dicts lazily, in order. A bad record raises :class:`InputError` naming
-    its index and field. ``executor`` defaults to a :class:`~toolfeedback.sandbox.Sandbox`
+    its index and field. ``executor`` defaults to a :class:`~toolfeedback.runtime.sandbox.Sandbox`
     owned (and closed) by this generator."""
-    from .env import make_reward
-    from .manager import create_plugin_manager
+    from .step import make_reward
+    from ..manager import create_plugin_manager
 
     pm = pm or create_plugin_manager()
     rewarder = make_reward(pm, reward)
@@ -83,9 +83,9 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
     """Score every line of ``input`` into ``out`` (JSONL, input order, one line per good
     record, each with its input ``line``). ``on_error="skip"`` reports bad lines and goes on.
     Returns a summary: ``scored``, ``skipped``, ``errors`` (messages), ``mean_score``."""
-    from .env import make_reward
-    from .jsonl import JsonlReader, JsonlWriter
-    from .manager import create_plugin_manager
+    from .step import make_reward
+    from ..jsonl import JsonlReader, JsonlWriter
+    from ..manager import create_plugin_manager
 
     if tool_timeout is None or not tool_timeout > 0:
         raise ConfigError("--tool-timeout must be a positive number of seconds")

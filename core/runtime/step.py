@@ -1,14 +1,14 @@
 """The environment runtime: run one assistant response's tool calls and score what they solved.
 
 :func:`run_step` parses a response with a tool-call format, executes the calls through an
-:class:`~toolfeedback.executor.Executor` (normally the sandbox), decides hits with the FTRL
+:class:`~toolfeedback.runtime.executor.Executor` (normally the sandbox), decides hits with the FTRL
 answer-match rule and returns a :class:`StepOutcome` that every reward component scores.
 Nothing passed in is mutated: the unsolved set after the step is a new mapping.
 
 Example::
 
-    from toolfeedback.env import run_step, make_reward
-    from toolfeedback.sandbox import Sandbox
+    from toolfeedback.runtime.step import run_step, make_reward
+    from toolfeedback.runtime.sandbox import Sandbox
     with Sandbox(workers=2) as sandbox:
         outcome = run_step(env, response, executor=sandbox, tool_format=hermes)
         reward = make_reward(pm, "solve_f1").score(outcome)
@@ -21,9 +21,9 @@ from typing import Any, Mapping, Sequence
 
 from attrs import field, frozen
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .matching import final_answer_in, match_hits
-from .types import Environment, ToolCall, ToolResult
+from ..types import Environment, ToolCall, ToolResult
 
 #: Markup whose presence in a call-less response means a tool call failed to parse.
 BROKEN_MARKUP = ("<tool_call>", "</tool_call>", "<tool_parsed_response>")
@@ -191,7 +191,7 @@ class WeightedReward:
 def make_reward(pm, spec: str):
     """The reward named ``spec`` (``"solve_f1"``) or a weighted composition
     (``"solve_f1:1.0,format:0.2"``); unknown names raise a clear error listing the known."""
-    from .registry import Catalog
+    from ..registry import Catalog
 
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError("reward: expected a name such as 'solve_f1' or 'solve_f1:1.0,format:0.2'")

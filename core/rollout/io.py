@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError
-from .jsonl import JsonlReader, JsonlWriter, repair_tail
-from .types import Environment, Trajectory
+from ..errors import InputError
+from ..jsonl import JsonlReader, JsonlWriter, repair_tail
+from ..types import Environment, Trajectory
 
 
 def trajectory_record(traj: Trajectory) -> dict[str, Any]:
@@ -96,7 +96,7 @@ class RolloutOutputs:
     """The trajectory writer and the optional step-sample writer, resume-aware."""
 
     def __init__(self, out: str, samples_out: str | None, *, resume: bool = True):
-        from .ftrl import to_record
+        from ..ftrl import to_record
 
         self._to_record = to_record
         self.out = Path(out)
@@ -134,7 +134,7 @@ def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
     ``done``. A first pass validates the whole file, so a bad line stops the run before any
     model is loaded (``on_error="stop"``) or is counted and skipped; duplicate ids are an
     error. The episodes are then streamed in a second pass (the file is never held whole)."""
-    from .ftrl import from_record
+    from ..ftrl import from_record
 
     reader = JsonlReader(path, from_record, on_error=on_error)
     keep: set[int] = set()

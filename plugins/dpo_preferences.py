@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 from attrs import frozen
 
-from .errors import InputError
+from toolfeedback.errors import InputError
 
 
 @frozen
@@ -93,7 +93,7 @@ def read_responses(path: str | os.PathLike, id_of=rollout_id) -> dict[str, list[
 
     Errors name ``file:line: $.field``.
     """
-    from .jsonl import JsonlReader
+    from toolfeedback.jsonl import JsonlReader
 
     def parse(obj: Any) -> list[tuple[str, list[str]]]:
         if not isinstance(obj, dict):

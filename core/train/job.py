@@ -8,7 +8,7 @@ validates every input up front (model directory, data file, names), builds a
 
 Example::
 
-    from toolfeedback.training import TrainConfig, train
+    from toolfeedback.train.job import TrainConfig, train
     out = train(TrainConfig(model="tiny", data="steps.jsonl", out="ckpt", max_steps=2,
                             num_generations=4, max_new_tokens=32))
 """
@@ -23,91 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from attrs import field, frozen
 
-from .errors import ConfigError, InputError, ToolfeedbackError
+from ..errors import ConfigError, InputError, ToolfeedbackError
+from .config import PAPER_BETA, PAPER_ENTROPY, TrainConfig, check_numbers  # noqa: F401 - re-exported
 
 #: The paper's KL coefficient (low-variance KL as a loss term) and entropy bonus.
-PAPER_BETA = 0.001
-PAPER_ENTROPY = 0.001
-
-
-@frozen
-class TrainConfig:
-    """Everything one training run needs; TOML section ``[train]``, flags override it."""
-
-    model: str = field(default="", metadata={"help": "local model directory (never downloaded)"})
-    data: str = field(default="", metadata={"help": "step samples in FTRL JSONL format"})
-    out: str = field(default="", metadata={"help": "output directory for the checkpoint"})
-    algorithm: str = field(default="grpo", metadata={"help": "grpo | reinforce_pp | dpo"})
-    adapter: str = field(default="full", metadata={"help": "full | lora"})
-    lora_preset: str | None = field(default=None, metadata={
-        "help": "LoRA preset: 'lower-mlp' trains only the MLPs of the lower half of the layers"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    lora_target_modules: tuple[str, ...] = field(default=(), metadata={
-        "help": "LoRA target module names (default: all linear layers, or the preset's)"})
-    merge_lora: bool = field(default=False, metadata={
-        "help": "also save the LoRA adapter merged into the base model under OUT/merged"})
-    reward: str = field(default="solve_f1", metadata={
-        "help": "reward name or weighted mix, e.g. 'solve_f1' or 'solve_f1:1.0,format:0.2'"})
-    mode: str = field(default="no-think", metadata={"help": "inference mode: no-think | think"})
-    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of responses"})
-    lr: float = field(default=1e-6, metadata={"help": "learning rate (paper: 1e-6)"})
-    num_generations: int = field(default=16, metadata={
-        "help": "rollouts per prompt (GRPO/REINFORCE++ group size; DPO samples per prompt)"})
-    max_new_tokens: int | None = field(default=None, metadata={
-        "help": "response budget in tokens (default: the mode's: 1024 no-think, 8192 think)"})
-    max_prompt_length: int = field(default=16384, metadata={
-        "help": "prompts longer than this many tokens are dropped (verl's filter_overlong_prompts)"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of rollouts"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass of rollouts"})
-    beta: float = field(default=PAPER_BETA, metadata={
-        "help": "KL coefficient: GRPO/REINFORCE++ low-variance KL loss (paper 0.001); DPO beta "
-                "when dpo_beta is unset"})
-    entropy_coef: float = field(default=PAPER_ENTROPY, metadata={
-        "help": "entropy bonus coefficient (paper 0.001)"})
-    epsilon: float = field(default=0.2, metadata={"help": "PPO clip range (verl default 0.2)"})
-    loss_type: str = field(default="dapo", metadata={
-        "help": "TRL loss aggregation; 'dapo' = token mean over the batch (verl's token-mean)"})
-    per_device_batch_size: int = field(default=8, metadata={
-        "help": "completions per device per forward pass"})
-    gradient_accumulation_steps: int = field(default=1, metadata={
-        "help": "micro-batches per optimizer step"})
-    steps_per_generation: int | None = field(default=None, metadata={
-        "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16; default: the "
-                "smallest multiple of the accumulation steps that makes whole groups)"})
-    epochs: float = field(default=1.0, metadata={"help": "passes over the data (paper: 1)"})
-    max_steps: int = field(default=-1, metadata={"help": "stop after this many optimizer steps (-1: epochs)"})
-    limit: int | None = field(default=None, metadata={"help": "use only the first N samples"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    logging_steps: int = field(default=1, metadata={"help": "log every N optimizer steps"})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
-    bf16: bool = field(default=False, metadata={"help": "train in bfloat16 mixed precision (GPU)"})
-    use_vllm: bool = field(default=False, metadata={"help": "generate rollouts with vLLM (GPU)"})
-    vllm_mode: str = field(default="server", metadata={
-        "help": "'server' (trl vllm-serve on other GPUs) or 'colocate'"})
-    tool_timeout: float = field(default=10.0, metadata={"help": "seconds per tool call (paper: 10)"})
-    tool_workers: int = field(default=2, metadata={
-        "help": "sandbox worker processes; completions are scored this many at a time"})
-    dpo_beta: float | None = field(default=None, metadata={"help": "DPO beta (default 0.1)"})
-    dpo_margin: float = field(default=0.0, metadata={
-        "help": "DPO: pair best and worst response only when their rewards differ by more than this"})
-    dpo_samples: str | None = field(default=None, metadata={
-        "help": "DPO: JSONL of sampled responses ({id, response} or {id, responses}); "
-                "default: sample num_generations responses per prompt with the hf backend"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bars"})
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
-             ) -> "TrainConfig":
-        """Defaults, then ``[train]`` of the TOML file, then ``overrides`` (None = not given)."""
-        from .config import load_config
-
-        return load_config(cls, path, section="train" if path else None, overrides=overrides)
-
-
 @attrs.define
 class TrainJob:
     """What an algorithm plugin receives: the resolved plugins, the data and the output dir.
@@ -185,31 +105,6 @@ class TrainJob:
         return self.adapter.peft_config(model, self.config)
 
 
-def check_numbers(config: TrainConfig) -> None:
-    """Refuse values that would only fail later inside torch or TRL, with a traceback."""
-    at_least_one = ("per_device_batch_size", "gradient_accumulation_steps", "tool_workers",
-                    "max_prompt_length", "lora_r", "logging_steps")
-    for name in at_least_one:
-        if getattr(config, name) < 1:
-            raise ConfigError(f"train: {name} must be at least 1")
-    for name in ("steps_per_generation", "limit"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"train: {name} must be at least 1 (leave it out for the default)")
-    for name in ("lr", "epochs", "tool_timeout"):
-        if not getattr(config, name) > 0:
-            raise ConfigError(f"train: {name} must be positive")
-    for name in ("temperature", "beta", "entropy_coef", "dpo_margin"):
-        if not getattr(config, name) >= 0:
-            raise ConfigError(f"train: {name} must be 0 or more")
-    if not 0 < config.top_p <= 1:
-        raise ConfigError("train: top_p must be in (0, 1]")
-    if not 0 <= config.lora_dropout < 1:
-        raise ConfigError("train: lora_dropout must be in [0, 1)")
-    if config.max_steps == 0 or config.max_steps < -1:
-        raise ConfigError("train: max_steps must be at least 1 (or -1: train for --epochs)")
-
-
 def check_model_dir(path: str) -> None:
     """A local model directory with a ``config.json`` (we never download)."""
     if not path:
@@ -223,7 +118,7 @@ def check_model_dir(path: str) -> None:
 
 def read_samples(path: str, limit: int | None = None) -> list:
     """All step samples of ``path``; a bad line raises ``InputError`` naming file:line:field."""
-    from .ftrl import read_environments
+    from ..ftrl import read_environments
 
     if not path:
         raise ConfigError("train: no data given (--data FILE or [train] data = ...)")
@@ -257,9 +152,9 @@ def make_log_callback(pm):
 
 def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     """Resolve every name and read the data; all user errors surface here, before any model loads."""
-    from .env import make_reward
-    from .manager import create_plugin_manager
-    from .registry import Catalog
+    from ..runtime.step import make_reward
+    from ..manager import create_plugin_manager
+    from ..registry import Catalog
 
     pm = pm if pm is not None else create_plugin_manager()
     catalog = Catalog(pm)
@@ -292,8 +187,8 @@ def train(config: TrainConfig, pm=None) -> Path:
     The output directory holds the checkpoint (full weights, or the LoRA adapter and,
     with ``merge_lora``, ``merged/``), the tokenizer and ``train_config.json``.
     """
-    from .config import config_to_dict
-    from .registry import Catalog
+    from ..config import config_to_dict
+    from ..registry import Catalog
 
     from datasets.utils import logging as ds_logging
     from transformers.utils import logging as hf_logging

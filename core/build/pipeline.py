@@ -2,7 +2,7 @@
 
 ``build`` streams: a source yields questions lazily, each goes through the five stages
 (one implementation per stage, chosen by name), is verified by replaying its golden calls
-through an :class:`~toolfeedback.executor.Executor`, and only then is written. Rejected
+through an :class:`~toolfeedback.runtime.executor.Executor`, and only then is written. Rejected
 environments are counted by reason and never written. Memory does not grow with N.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 from attrs import define, field, frozen
 
 from .construction import STAGES, Rejected, StageContext, parse_scale
-from .errors import ConfigError, ToolfeedbackError
-from .executor import make_executor
-from .progress import progress_bar
-from .types import Environment, Pattern
+from ..errors import ConfigError, ToolfeedbackError
+from ..runtime.executor import make_executor
+from ..progress import progress_bar
+from ..types import Environment, Pattern
 from .verification import check_environment
 
 ALL_PATTERNS = tuple(p.value for p in Pattern)
@@ -137,7 +137,7 @@ class BuildSummary:
 
 
 def _make_generator(config: BuildConfig, pm) -> Any:
-    from .registry import Catalog
+    from ..registry import Catalog
 
     if not config.model:
         raise ConfigError("the llm stages need --model (and --base-url for an OpenAI-compatible server)")
@@ -153,10 +153,10 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
     from the config and closed at the end. Lifecycle hooks fire per environment:
     ``on_environment_built`` before writing, ``on_environment_rejected`` on rejection.
     """
-    from .ftrl import to_record
-    from .jsonl import JsonlWriter
-    from .manager import create_plugin_manager
-    from .registry import Catalog
+    from ..ftrl import to_record
+    from ..jsonl import JsonlWriter
+    from ..manager import create_plugin_manager
+    from ..registry import Catalog
 
     config.check()
     pm = pm or create_plugin_manager()
@@ -180,7 +180,7 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
     # order, so the output and the hook calls keep the source's order.
     # The in-process baseline compiles in the calling thread: keep it to one at a time
     # (CPython 3.11's parser is not safe across threads).
-    from .executor import InProcessExecutor
+    from ..runtime.executor import InProcessExecutor
 
     window = 1 if isinstance(executor, InProcessExecutor) else 4
     pending: deque = deque()
@@ -270,7 +270,7 @@ def verify(path, pm=None, *, executor=None, timeout: float = 10.0, quiet: bool =
     solved and the final answer must follow. Without (released data): schemas, that every
     tool's code compiles and defines that tool. Unreadable lines count as failures.
     """
-    from .ftrl import read_environments
+    from ..ftrl import read_environments
 
     report = VerifyReport()
     own = executor is None

@@ -1,0 +1,2 @@
+"""Environment construction: sources -> the five stages -> golden-replay verification ->
+``environments.jsonl`` (:mod:`~toolfeedback.build.pipeline`)."""
