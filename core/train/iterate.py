@@ -44,7 +44,7 @@ from ..errors import ConfigError, ToolfeedbackError
 
 STATE = "state.json"
 #: Settings that may change between runs of one output directory without changing results.
-RERUNNABLE = ("iterations", "quiet", "threads")
+RERUNNABLE = ("iterations", "quiet", "threads", "eval_start")
 #: Keys of the stage tables that iterate itself sets (per iteration).
 OWNED = {"rollout": ("model", "envs", "out", "samples_out", "split", "mode", "tool_format",
                      "threads", "resume", "progress"),
