@@ -136,6 +136,7 @@ def test_settings_are_checked_before_anything_runs(tmp_path, tiny_model, envs):
         ({"min_solve_f1": 2.0}, "min_solve_f1"),
         ({"train": {"lr_scheduler": "sometimes"}}, "unknown lr_scheduler 'sometimes'"),
         ({"train": {"warmup_ratio": 1.5}}, "warmup_ratio must be in [0, 1)"),
+        ({"train": {"num_generations": 1}}, "num_generations must be at least 2"),
         ({"train": {"algorithm": "nope"}}, "nope"),
         ({"train": {"model": "x"}}, "$.iterate.train.model: set by iterate itself"),
         ({"rollout": {"max_turns": 0}}, "max_turns"),

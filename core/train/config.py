@@ -106,6 +106,10 @@ class TrainConfig:
 
 def check_numbers(config: TrainConfig) -> None:
     """Refuse values that would only fail later inside torch or TRL, with a traceback."""
+    if config.num_generations < 2:
+        raise ConfigError("train: num_generations must be at least 2 (groups and pairs need two)")
+    if config.max_new_tokens is not None and config.max_new_tokens < 1:
+        raise ConfigError("train: max_new_tokens must be positive")
     at_least_one = ("per_device_batch_size", "gradient_accumulation_steps", "tool_workers",
                     "max_prompt_length", "lora_r", "logging_steps")
     for name in at_least_one:

@@ -193,10 +193,6 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     mode = catalog.get("modes", config.mode)
     tool_format = catalog.get("tool_formats", config.tool_format)
     reward = make_reward(pm, config.reward)
-    if config.num_generations < 2:
-        raise ConfigError("train: num_generations must be at least 2 (groups and pairs need two)")
-    if config.max_new_tokens is not None and config.max_new_tokens < 1:
-        raise ConfigError("train: max_new_tokens must be positive")
     check_numbers(config)
     if not config.out:
         raise ConfigError("train: no output directory given (--out DIR or [train] out = ...)")
