@@ -19,6 +19,7 @@ _EXPORTS = {
     "rollout": "toolfeedback.rollout.collect:rollout",
     "build_tiny_model": "toolfeedback.tiny_model:build_tiny_model",
     "train": "toolfeedback.train.job:train",
+    "iterate": "toolfeedback.train.iterate:iterate",
     "demo": "toolfeedback.plugins.demo:demo",
     "evaluate": "toolfeedback.evaluate.driver:evaluate",
     "analyze": "toolfeedback.evaluate.analysis:analyze",

@@ -143,7 +143,32 @@ def on_trajectory_end(trajectory):
 
 
 @hookspec
-def on_train_log(step, logs):
-    """Called on every training log event with the global ``step`` and a ``logs`` dict
-    (loss, reward, kl, learning rate, ...). Observers only: wire loggers here.
+def before_train(job):
+    """Called once per training run, after every input was checked and the output directory
+    created, before the algorithm starts.
+
+    ``job`` is the :class:`~toolfeedback.train.job.TrainJob` (``job.config``, ``job.out``).
+    Observers only (the built-in ``train_metrics`` plugin starts ``OUT/metrics.jsonl`` here).
+    """
+
+
+@hookspec
+def on_train_log(step, logs, job):
+    """Called on every training log event with the global ``step``, a ``logs`` dict
+    (loss, reward, kl, learning rate, ...) and the running ``job``. Observers only: wire
+    loggers here (an implementation may take only ``step`` and ``logs``).
+    """
+
+
+@hookspec
+def after_train(job, checkpoint):
+    """Called when a training run saved its checkpoint; ``checkpoint`` is the directory
+    (a :class:`pathlib.Path`) the algorithm returned. Observers only.
+    """
+
+
+@hookspec
+def on_train_error(job, error):
+    """Called when a training run fails (``error`` is the exception, interruptions
+    included) before it propagates; ``after_train`` is then not called. Observers only.
     """

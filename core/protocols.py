@@ -145,7 +145,10 @@ class Algorithm(Protocol):
 
     ``train(job)`` receives a :class:`~toolfeedback.train.job.TrainJob` (config, samples,
     resolved mode / reward / tool format / adapter, output dir, callbacks that must be
-    passed to the trainer) and returns the directory it saved into. Example::
+    passed to the trainer) and returns the directory it saved into. An optional
+    ``data_kind`` says what it learns from: ``"steps"`` (step samples, the default when
+    absent) or ``"trajectories"`` (whole episodes, e.g. SFT); ``toolfeedback iterate``
+    hands it that data. Example::
 
         class Mine:
             name = "mine"

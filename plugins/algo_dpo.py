@@ -113,6 +113,7 @@ class DpoAlgorithm:
                 save_strategy="no", report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
                 seed=c.seed, data_seed=c.seed,
                 dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+                **job.schedule_args(),
                 **({"activation_checkpointing": True} if c.gradient_checkpointing else {}))
         except ValueError as exc:
             raise ConfigError(f"train (dpo): {exc}") from None

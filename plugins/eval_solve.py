@@ -91,8 +91,9 @@ def read_labels(path: str) -> dict[str, dict[str, str]]:
     return labels
 
 
-def score_file(path: str, labels: dict | None = None) -> dict[str, Any]:
-    """Read a trajectories JSONL (errors name file:line: field) and report on it."""
+def score_file(path: str, labels: dict | None = None, split: str | None = None) -> dict[str, Any]:
+    """Read a trajectories JSONL (errors name file:line: field) and report on it (on the
+    episodes of environments of ``split`` only, by ``labels``, when ``split`` is given)."""
     from toolfeedback.jsonl import JsonlReader
 
     def parse(obj):
@@ -103,11 +104,15 @@ def score_file(path: str, labels: dict | None = None) -> dict[str, Any]:
     import itertools
 
     records = (rec for _, rec in JsonlReader(path, parse))
+    if split is not None:
+        records = (rec for rec in records
+                   if (labels or {}).get(str(rec.get("env_id")), {}).get("split") == split)
     first = next(records, None)
     if first is None:
         from toolfeedback.errors import InputError
 
-        raise InputError("no trajectories in the file (empty)", path=path)
+        raise InputError("no trajectories in the file (empty)" if split is None else
+                         f"no trajectories of split {split!r} in the file", path=path)
     return report(itertools.chain([first], records), labels)
 
 
@@ -122,6 +127,9 @@ class SolveEvaluator:
         from toolfeedback.errors import ConfigError
 
         labels = read_labels(config.data) if config.data else None
+        split = getattr(config, "split", None)
+        if split is not None and labels is None:
+            raise ConfigError("--split needs --data ENVS.jsonl (the environments say their split)")
         path = config.trajectories
         extra: dict[str, Any] = {}
         if path is None:
@@ -129,7 +137,9 @@ class SolveEvaluator:
                 raise ConfigError("evaluator 'solve' needs --trajectories FILE, or --model DIR "
                                   "with --data ENVS.jsonl to run a rollout first")
             path, extra = self._rollout(config, pm)
-        return {**score_file(path, labels), "trajectories": path, **extra}
+        if split is not None:
+            extra["split"] = split
+        return {**score_file(path, labels, split=split), "trajectories": path, **extra}
 
     @staticmethod
     def _rollout(config, pm) -> tuple[str, dict]:
@@ -145,6 +155,8 @@ class SolveEvaluator:
                            batch_size=config.batch_size, max_turns=config.max_turns or 20,
                            max_new_tokens=config.max_new_tokens or None,
                            temperature=config.temperature, limit=config.limit or None,
+                           split=getattr(config, "split", None),
+                           threads=getattr(config, "threads", 0),
                            resume=False, progress=not config.quiet)
         summary = rollout(rc, pm=pm)
         return out, {"rollout": {k: summary[k] for k in ("episodes", "tokens", "seconds") if k in summary}}

@@ -64,6 +64,10 @@ class RolloutCommand:
         add("--n-samples", type=int, help="episodes per environment (default 1; >1 needs temperature > 0)")
         add("--seed", type=int, help="sampling seed (default 0)")
         add("--limit", type=int, help="use only the first N environments")
+        add("--split", metavar="NAME", default=None,
+            help="run only environments of this split: train or test (default: every environment)")
+        add("--threads", type=int, metavar="N",
+            help="torch CPU threads (default 0: automatic, half the cores)")
         add("--on-error", choices=("stop", "skip"), default=None,
             help="invalid environment lines: stop at the first (default) or skip them, "
                  "reporting how many")
@@ -93,6 +97,7 @@ class RolloutCommand:
             "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
             "top_p": args.top_p, "n_samples": args.n_samples, "seed": args.seed, "limit": args.limit,
             "workers": args.workers, "tool_timeout": args.tool_timeout,
+            "split": args.split, "threads": args.threads,
             "on_error": args.on_error,
             "resume": False if args.no_resume else None,
             "progress": False if args.quiet else None,

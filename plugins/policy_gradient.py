@@ -68,7 +68,7 @@ class PolicyGradientAlgorithm:
             report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
             use_vllm=c.use_vllm,
             vllm_mode=c.vllm_mode, remove_unused_columns=False, dataloader_num_workers=0,
-            use_cpu=not torch.cuda.is_available(),
+            use_cpu=not torch.cuda.is_available(), **job.schedule_args(),
         )
         if c.gradient_checkpointing:  # passing False still triggers a deprecation warning
             values["activation_checkpointing"] = True

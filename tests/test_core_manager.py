@@ -70,7 +70,7 @@ def test_lifecycle_hooks_reach_every_observer():
             seen.append((self.tag, step, logs["loss"]))
 
     pm = create_plugin_manager(entry_points=False, plugins=[Observer("a"), Observer("b")])
-    pm.hook.on_train_log(step=3, logs={"loss": 0.5})
+    pm.hook.on_train_log(step=3, logs={"loss": 0.5}, job=None)
     assert sorted(seen) == [("a", 3, 0.5), ("b", 3, 0.5)]
 
 

@@ -46,6 +46,9 @@ class EvalConfig:
         "help": "token budget per response; 0 = the mode's default (1024, 8192 when thinking)"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
     limit: int = field(default=0, metadata={"help": "evaluate only the first N records (0 = all)"})
+    split: str | None = field(default=None, metadata={
+        "help": "solve: score only environments of this split, train or test (default: all)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     subset: str = field(default="", metadata={
         "help": "benchmark part: toolhop scenario (direct|mandatory|free), rotbench noise "
                 "(clean,slight), bfcl categories (simple_python,multiple,parallel,parallel_multiple)"})
@@ -90,6 +93,10 @@ def check_config(config: EvalConfig) -> None:
         raise ConfigError("num_fewshot: must be 0 or more")
     if not config.temperature >= 0:
         raise ConfigError("temperature: must be 0 (greedy) or more")
+    if config.split is not None and config.split not in ("train", "test"):
+        raise ConfigError(f"split: must be train or test (got {config.split!r})")
+    if config.threads < 0:
+        raise ConfigError("threads: must be 0 (automatic) or more")
     for flag, path in (("--out", config.out), ("--predictions", config.predictions)):
         if not path:
             continue
@@ -144,6 +151,9 @@ def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[
     if not require_tools:
         options["require_tools"] = False
     generator = backend.load(require_model(config), **options)
+    from ..threads import set_threads
+
+    set_threads(config.threads)
     return {"generator": generator, "tool_format": fmt, "mode": mode,
             "params": sampling(config, mode)}
 

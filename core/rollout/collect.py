@@ -39,6 +39,9 @@ class RolloutConfig:
     n_samples: int = field(default=1, metadata={"help": "episodes per environment (needs temperature > 0 when > 1)"})
     seed: int | None = field(default=0, metadata={"help": "sampling seed"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N environments"})
+    split: str | None = field(default=None, metadata={
+        "help": "run only environments of this split: train | test (default: every one)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     on_error: str = field(default="stop", metadata={"help": "bad environment lines: stop or skip"})
     workers: int = field(default=2, metadata={"help": "sandbox worker processes"})
     tool_timeout: float = field(default=10.0, metadata={"help": "seconds per tool call"})
@@ -69,6 +72,10 @@ class RolloutConfig:
             raise ConfigError("top_p: must be in (0, 1]")
         if not self.tool_timeout > 0:
             raise ConfigError("tool_timeout: must be a positive number of seconds")
+        if self.split is not None and self.split not in ("train", "test"):
+            raise ConfigError(f"split: must be train or test (got {self.split!r})")
+        if self.threads < 0:
+            raise ConfigError("threads: must be 0 (automatic) or more")
 
 
 def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) -> dict[str, Any]:
@@ -80,6 +87,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     from ..runtime.step import make_reward
     from ..manager import create_plugin_manager
     from ..registry import Catalog
+    from ..threads import set_threads
     from .io import RolloutOutputs, read_todo
 
     config.validate()
@@ -90,16 +98,21 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     reward = make_reward(pm, config.reward)
     # Validate the whole input before --out is opened (and, with --no-resume, truncated).
     _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
-                                          limit=config.limit, on_error=config.on_error)
+                                          limit=config.limit, on_error=config.on_error,
+                                          split=config.split)
     if n_episodes == 0:
-        raise InputError("no environments in the file" if not first_pass.skipped
+        raise InputError(f"no environments of split {config.split!r} in the file"
+                         if config.split is not None and not first_pass.skipped
+                         else "no environments in the file" if not first_pass.skipped
                          else "no valid environment in the file", path=config.envs)
     outputs = RolloutOutputs(config.out, config.samples_out, resume=config.resume)
     envs, reader, total = read_todo(config.envs, outputs.done, n_samples=config.n_samples,
-                                    limit=config.limit, on_error=config.on_error)
+                                    limit=config.limit, on_error=config.on_error,
+                                    split=config.split)
     own_gen = generator is None
     if own_gen:
         generator = catalog.get("backends", config.backend).load(config.model, **config.backend_options)
+    set_threads(config.threads)  # after the backend loaded torch, if it uses torch
     if mode.name == "think" and getattr(generator, "supports_thinking", True) is False:
         if own_gen:
             generator.close()

@@ -128,10 +128,10 @@ class RolloutOutputs:
 
 
 def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
-              limit: int | None = None, on_error: str = "stop"
+              limit: int | None = None, on_error: str = "stop", split: str | None = None
               ) -> tuple[Iterator[tuple[Environment, int]], JsonlReader, int]:
     """``(episodes to run, reader, total)``: every (environment, sample) of ``path`` not in
-    ``done``. A first pass validates the whole file, so a bad line stops the run before any
+    ``done`` (of environments of ``split`` only, when given; ``limit`` counts those). A first pass validates the whole file, so a bad line stops the run before any
     model is loaded (``on_error="stop"``) or is counted and skipped; duplicate ids are an
     error. The episodes are then streamed in a second pass (the file is never held whole)."""
     from ..ftrl import from_record
@@ -152,6 +152,8 @@ def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,
             reader.errors.append(error)
             continue
         seen[env.id] = lineno
+        if split is not None and env.split != split:
+            continue
         keep.add(lineno)
         total += sum(1 for k in range(n_samples) if (env.id, k) not in done)
 

@@ -11,6 +11,8 @@ from ..errors import ConfigError
 
 PAPER_BETA = 0.001
 PAPER_ENTROPY = 0.001
+#: The dataset splits an environment can belong to (:attr:`Environment.split`).
+SPLITS = ("train", "test")
 
 
 @frozen
@@ -36,6 +38,14 @@ class TrainConfig:
     mode: str = field(default="no-think", metadata={"help": "inference mode: no-think | think"})
     tool_format: str = field(default="hermes", metadata={"help": "tool-call format of responses"})
     lr: float = field(default=1e-6, metadata={"help": "learning rate (paper: 1e-6)"})
+    lr_scheduler: str = field(default="constant", metadata={
+        "help": "learning-rate schedule after warmup: constant (verl's default, the paper's "
+                "trainer), linear, cosine, ... (any transformers SchedulerType)"})
+    warmup_ratio: float = field(default=0.0, metadata={
+        "help": "share of the optimizer steps spent warming the learning rate up from 0 "
+                "(verl's lr_warmup_steps_ratio, default 0.0)"})
+    warmup_steps: int = field(default=0, metadata={
+        "help": "warmup optimizer steps; overrides warmup_ratio when above 0"})
     num_generations: int = field(default=16, metadata={
         "help": "rollouts per prompt (GRPO/REINFORCE++ group size; DPO samples per prompt)"})
     max_new_tokens: int | None = field(default=None, metadata={
@@ -78,7 +88,12 @@ class TrainConfig:
     dpo_samples: str | None = field(default=None, metadata={
         "help": "DPO: JSONL of sampled responses ({id, response} or {id, responses}); "
                 "default: sample num_generations responses per prompt with the hf backend"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bars"})
+    split: str | None = field(default=None, metadata={
+        "help": "train only on step samples of this split (train | test; default: every sample)"})
+    threads: int = field(default=0, metadata={
+        "help": "torch CPU threads (0: automatic, see docs/training.md)"})
+    quiet: bool = field(default=False, metadata={
+        "help": "no progress bars and no log lines on stdout (OUT/metrics.jsonl is still written)"})
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
@@ -91,6 +106,10 @@ class TrainConfig:
 
 def check_numbers(config: TrainConfig) -> None:
     """Refuse values that would only fail later inside torch or TRL, with a traceback."""
+    if config.num_generations < 2:
+        raise ConfigError("train: num_generations must be at least 2 (groups and pairs need two)")
+    if config.max_new_tokens is not None and config.max_new_tokens < 1:
+        raise ConfigError("train: max_new_tokens must be positive")
     at_least_one = ("per_device_batch_size", "gradient_accumulation_steps", "tool_workers",
                     "max_prompt_length", "lora_r", "logging_steps")
     for name in at_least_one:
@@ -112,3 +131,25 @@ def check_numbers(config: TrainConfig) -> None:
         raise ConfigError("train: lora_dropout must be in [0, 1)")
     if config.max_steps == 0 or config.max_steps < -1:
         raise ConfigError("train: max_steps must be at least 1 (or -1: train for --epochs)")
+    if not 0 <= config.warmup_ratio < 1:
+        raise ConfigError("train: warmup_ratio must be in [0, 1)")
+    for name in ("warmup_steps", "threads"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"train: {name} must be 0 or more")
+    check_split(config.split, "train")
+    check_scheduler(config.lr_scheduler)
+
+
+def check_split(split: str | None, verb: str) -> None:
+    """``train``, ``test`` or None (every split); anything else is a :class:`ConfigError`."""
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"{verb}: split must be one of {', '.join(SPLITS)} (got {split!r})")
+
+
+def check_scheduler(name: str) -> None:
+    """A transformers ``SchedulerType`` name, checked before any model loads."""
+    from transformers.trainer_utils import SchedulerType
+
+    known = [s.value for s in SchedulerType]
+    if name not in known:
+        raise ConfigError(f"train: unknown lr_scheduler {name!r} (known: {', '.join(known)})")

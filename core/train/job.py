@@ -25,7 +25,8 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigError, InputError, ToolfeedbackError
-from .config import PAPER_BETA, PAPER_ENTROPY, TrainConfig, check_numbers  # noqa: F401 - re-exported
+from .config import (PAPER_BETA, PAPER_ENTROPY, SPLITS, TrainConfig,  # noqa: F401 - re-exported
+                     check_numbers)
 
 #: The paper's KL coefficient (low-variance KL as a loss term) and entropy bonus.
 @attrs.define
@@ -100,6 +101,29 @@ class TrainJob:
             trainer.remove_callback(PrinterCallback)
         return trainer
 
+    def schedule_args(self) -> dict[str, Any]:
+        """The trainer arguments of the learning-rate schedule (``lr_scheduler_type``, warmup).
+
+        verl's ``warmup_style: constant`` warms up linearly and then holds the rate:
+        transformers calls that ``constant_with_warmup``.
+        """
+        c = self.config
+        name = c.lr_scheduler
+        if name == "constant" and (c.warmup_ratio > 0 or c.warmup_steps > 0):
+            name = "constant_with_warmup"
+        args: dict[str, Any] = {"lr_scheduler_type": name}
+        if c.warmup_steps > 0:
+            args["warmup_steps"] = c.warmup_steps
+        elif c.warmup_ratio > 0:
+            import dataclasses
+
+            from transformers import TrainingArguments
+
+            # transformers 5 dropped warmup_ratio: a warmup_steps below 1 is a ratio there.
+            known = {f.name for f in dataclasses.fields(TrainingArguments)}
+            args["warmup_ratio" if "warmup_ratio" in known else "warmup_steps"] = c.warmup_ratio
+        return args
+
     def peft_config(self, model):
         """The adapter's ``peft`` config for ``model`` (``None``: train every weight)."""
         return self.adapter.peft_config(model, self.config)
@@ -116,8 +140,9 @@ def check_model_dir(path: str) -> None:
         raise ToolfeedbackError(f"model {path!r}: no config.json (not a transformers model directory)")
 
 
-def read_samples(path: str, limit: int | None = None) -> list:
-    """All step samples of ``path``; a bad line raises ``InputError`` naming file:line:field."""
+def read_samples(path: str, limit: int | None = None, split: str | None = None) -> list:
+    """The step samples of ``path`` (of ``split`` only, when given; then the first ``limit``);
+    a bad line raises ``InputError`` naming file:line:field."""
     from ..ftrl import read_environments
 
     if not path:
@@ -127,17 +152,22 @@ def read_samples(path: str, limit: int | None = None) -> list:
     if not os.path.isfile(path):
         raise InputError("no such file", path=path)
     samples = []
+    seen = 0
     for _, env in read_environments(path, on_error="stop"):
+        seen += 1
+        if split is not None and env.split != split:
+            continue
         samples.append(env)
         if limit is not None and len(samples) >= limit:
             break
     if not samples:
-        raise InputError("no step samples in the file", path=path)
+        raise InputError(f"no step samples of split {split!r} among the file's {seen}" if seen
+                         else "no step samples in the file", path=path)
     return samples
 
 
-def make_log_callback(pm):
-    """A ``TrainerCallback`` that fires ``on_train_log(step=..., logs=...)`` on every log."""
+def make_log_callback(pm, job=None):
+    """A ``TrainerCallback`` that fires ``on_train_log(step=..., logs=..., job=...)`` on every log."""
     from transformers import TrainerCallback
 
     class TrainLogCallback(TrainerCallback):
@@ -145,7 +175,7 @@ def make_log_callback(pm):
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs:
-                pm.hook.on_train_log(step=int(state.global_step), logs=dict(logs))
+                pm.hook.on_train_log(step=int(state.global_step), logs=dict(logs), job=job)
 
     return TrainLogCallback()
 
@@ -163,10 +193,6 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     mode = catalog.get("modes", config.mode)
     tool_format = catalog.get("tool_formats", config.tool_format)
     reward = make_reward(pm, config.reward)
-    if config.num_generations < 2:
-        raise ConfigError("train: num_generations must be at least 2 (groups and pairs need two)")
-    if config.max_new_tokens is not None and config.max_new_tokens < 1:
-        raise ConfigError("train: max_new_tokens must be positive")
     check_numbers(config)
     if not config.out:
         raise ConfigError("train: no output directory given (--out DIR or [train] out = ...)")
@@ -174,11 +200,12 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     if validate is not None:
         validate(config)
     check_model_dir(config.model)
-    samples = read_samples(config.data, config.limit)
+    samples = read_samples(config.data, config.limit, config.split)
     out = Path(config.out)
-    return TrainJob(config=config, pm=pm, samples=samples, mode=mode, reward=reward,
-                    tool_format=tool_format, adapter=adapter, out=out,
-                    callbacks=[make_log_callback(pm)])
+    job = TrainJob(config=config, pm=pm, samples=samples, mode=mode, reward=reward,
+                   tool_format=tool_format, adapter=adapter, out=out)
+    job.callbacks.append(make_log_callback(pm, job))
+    return job
 
 
 def train(config: TrainConfig, pm=None) -> Path:
@@ -193,9 +220,15 @@ def train(config: TrainConfig, pm=None) -> Path:
     from datasets.utils import logging as ds_logging
     from transformers.utils import logging as hf_logging
 
+    from ..threads import set_threads
+
     job = prepare_job(config, pm)
     algorithm = Catalog(job.pm).get("algorithms", config.algorithm)
     job.out.mkdir(parents=True, exist_ok=True)
+    import torch  # noqa: F401  (so that the automatic thread count applies)
+
+    set_threads(config.threads)
+    job.pm.hook.before_train(job=job)
     # transformers' and datasets' own bars ignore our --quiet and TTY rule otherwise.
     was_enabled = [m for m in (hf_logging, ds_logging) if m.is_progress_bar_enabled()]
     if not job.show_progress:
@@ -207,9 +240,13 @@ def train(config: TrainConfig, pm=None) -> Path:
             warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.*deprecated",
                                     category=FutureWarning)
             result = Path(algorithm.train(job))
+    except BaseException as exc:
+        job.pm.hook.on_train_error(job=job, error=exc)
+        raise
     finally:
         for module in was_enabled:
             module.enable_progress_bar()
     with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
         json.dump(config_to_dict(config), handle, indent=2)
+    job.pm.hook.after_train(job=job, checkpoint=result)
     return result
