@@ -254,3 +254,52 @@ def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
         bench_bfcl.load(bfcl, ("multiple",))
     with pytest.raises(BenchmarkError, match="unknown BFCL category"):
         bench_bfcl.load(bfcl, ("live_simple",))
+
+
+# --------------------------------------------------------------------------- ToolHop: one converter
+
+def _release_layout(row):
+    """The FTRL release's layout of a row: ``functions`` as tool name -> source."""
+    from toolfeedback import toolhop
+
+    return {**row, "functions": {name: code for code in row["functions"]
+                                 for name in toolhop.defined_functions(code)}}
+
+
+def test_toolhop_both_layouts_give_the_same_environment(fixtures_dir):
+    from toolfeedback import toolhop
+
+    for line in (fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        listed, released = toolhop.to_environment(row), toolhop.to_environment(_release_layout(row))
+        assert listed.codes and listed == released
+        assert set(listed.codes) == set(listed.tool_names())
+        bench = bench_toolhop.to_environment(_release_layout(row), "free")
+        assert bench.codes == listed.codes and bench.messages[0]["content"].endswith(row["question"])
+
+
+def test_toolhop_source_and_benchmark_share_the_converter(fixtures_dir, tmp_path):
+    from toolfeedback import toolhop
+    from toolfeedback.pipeline import BuildConfig
+    from toolfeedback.plugins.source_ftrl import ToolhopSource
+
+    row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
+    file = tmp_path / "release.jsonl"
+    file.write_text(json.dumps(_release_layout(row)) + "\n")
+    (env,) = ToolhopSource().scenarios(BuildConfig(source="toolhop", input=str(file)), None)
+    assert env == toolhop.to_environment(row)
+    assert bench_toolhop.to_environment(row).codes == env.codes
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"functions": {"genealogy_query": "x = 1\n"}}, r"\$\.functions\.genealogy_query: defines no function"),
+    ({"functions": ["def f(:\n"]}, r"\$\.functions\[0\]: not valid Python"),
+    ({"functions": "def f(): pass"}, r"\$\.functions: expected a list"),
+    ({"sub_task": {}}, r"\$\.sub_task: no answer"),
+])
+def test_toolhop_bad_rows_name_the_field(fixtures_dir, change, message):
+    from toolfeedback import toolhop
+
+    row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
+    with pytest.raises(ValueError, match=message):
+        toolhop.to_environment({**row, **change})
