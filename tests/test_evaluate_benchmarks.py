@@ -17,32 +17,93 @@ def rot(fixtures_dir):
     return bench_rotbench.load(fixtures_dir / "rotbench")
 
 
-def test_rotbench_loads_both_noise_levels(rot):
-    assert [s["data_source"] for s in rot] == ["RoTBench/clean"] * 4 + ["RoTBench/slight"] * 2
-    assert rot[0]["messages"][0]["role"] == "system" and rot[0]["messages"][1]["role"] == "user"
+def test_rotbench_loads_every_file_and_keeps_every_turn(rot):
+    assert [s["data_source"] for s in rot] == (["RoTBench/clean"] * 4 + ["RoTBench/slight"] * 2
+                                               + ["RoTBench/Third_Turn/clean"] * 3)
+    assert [m["role"] for m in rot[0]["messages"]] == ["system", "user"]
+    third = rot[6]
+    assert [m["role"] for m in third["messages"]] == ["system", "user", "assistant", "tool",
+                                                      "assistant", "tool"]
+    assert "max_length" in third["messages"][4]["content"] and third["messages"][5]["content"] == "'ja'"
+    assert [m["role"] for m in rot[8]["messages"]][-3:] == ["tool", "assistant", "user"]
+    assert rot[8]["messages"][-1]["content"] == "10"  # the reply to an ask_to_user turn
+    assert rot[0]["tools"][-2:] == ["ask_to_user", "finish"]
 
 
-def test_rotbench_perfect_partial_wrong(rot):
-    answers = rot[0]["answer"]  # get_translation_nllb or get_translation_baidu
-    perfect = answers[1]
-    assert bench_rotbench.score(perfect, answers) == {"TS": 1.0, "PI": 1.0, "CF": 1.0}
-    # right tool and parameter names, one wrong value
-    wrong_value = ('Thought: x\nAction: get_translation_baidu\nAction Input: '
-                   '{"text": "See you later", "tgt_lang": "fr"}')
-    assert bench_rotbench.score(wrong_value, answers) == {"TS": 1.0, "PI": 1.0, "CF": 0.0}
-    # right tool, a missing parameter
+def _both(prediction, sample):
+    return (bench_rotbench.score(prediction, sample["answer"], sample["tools"], "official"),
+            bench_rotbench.score(prediction, sample["answer"], sample["tools"], "ftrl"))
+
+
+ALL, NONE = {"TS": 1.0, "PI": 1.0, "CF": 1.0}, {"TS": 0.0, "PI": 0.0, "CF": 0.0}
+
+
+def _carried_over(sample, k):
+    """evaluate.py deletes a "None"-valued parameter from the prediction for good when it
+    meets an earlier answer of the same tool: a later answer with that parameter then fails."""
+    tool, params = bench_rotbench.parse_action(sample["answer"][k])
+    return any(bench_rotbench.parse_action(a)[0] == tool and "None" in bench_rotbench.parse_action(a)[1].values()
+               for a in sample["answer"][:k])
+
+
+def test_rotbench_gold_scores_full_and_wrong_scores_zero_both_ways(rot):
+    carried = empty = 0
+    for sample in rot:
+        for k, answer in enumerate(sample["answer"]):
+            official, ftrl = _both(answer, sample)
+            assert ftrl == ALL
+            expected = {"TS": 1.0, "PI": 1.0, "CF": 0.0} if _carried_over(sample, k) else ALL
+            if bench_rotbench.parse_action(answer)[1] == {}:
+                expected = NONE  # evaluate.py skips an empty input before looking at the tool
+                empty += 1
+            carried += expected not in (ALL, NONE)
+            assert official == expected, (sample["id"], k)
+        assert _both("Action: no_such_tool\nAction Input: {\"a\": 1}", sample) == (NONE, NONE)
+        assert _both("no idea", sample) == (NONE, NONE)
+    assert carried == 6  # "dog", "bird", "fish" of the Danish record (clean and slight), by hand
+    assert empty == 1  # get_random_event {} of "an event with maximum accessibility"
+
+
+def test_rotbench_hand_checked_records_official_vs_ftrl(rot):
+    first = rot[0]  # nllb (max_length "None") or baidu {"text": "See you later", "tgt_lang": "jp"}
+    # a parameter whose answer is "None" may take any value in RoTBench's rules, not the release's
+    nllb = ('Thought: x\nAction: get_translation_nllb\nAction Input: {"input_text": "See you later", '
+            '"tgt_lang": "jpn_Jpan", "src_lang": "eng_Latn", "max_length": "100"}')
+    assert _both(nllb, first) == (ALL, {"TS": 1.0, "PI": 1.0, "CF": 0.0})
+    # values swapped between parameters: equal multisets (release) but unequal dicts (RoTBench)
+    swapped = 'Action: get_translation_baidu\nAction Input: {"text": "jp", "tgt_lang": "See you later"}'
+    assert _both(swapped, first) == ({"TS": 1.0, "PI": 1.0, "CF": 0.0}, ALL)
+    # an empty input scores nothing in RoTBench's rules; the release still counts the tool
+    empty = "Action: get_translation_baidu\nAction Input: {}"
+    assert _both(empty, first) == (NONE, {"TS": 1.0, "PI": 0.0, "CF": 0.0})
+    wrong_value = 'Action: get_translation_baidu\nAction Input: {"text": "See you later", "tgt_lang": "fr"}'
+    assert _both(wrong_value, first) == ({"TS": 1.0, "PI": 1.0, "CF": 0.0},) * 2
     missing = 'Action: get_translation_baidu\nAction Input: {"text": "See you later"}'
-    assert bench_rotbench.score(missing, answers) == {"TS": 1.0, "PI": 0.0, "CF": 0.0}
-    assert bench_rotbench.score('Action: finish\nAction Input: {"answer": "x"}', answers)["TS"] == 0.0
-    assert bench_rotbench.score("no idea", answers) == {"TS": 0.0, "PI": 0.0, "CF": 0.0}
+    assert _both(missing, first) == ({"TS": 1.0, "PI": 0.0, "CF": 0.0},) * 2
+    trailing = 'Action: get_translation_baidu\nAction Input: {"text": "See you later", "tgt_lang": "jp"}\nDone.'
+    assert _both(trailing, first) == (NONE, NONE)
+    finish = rot[7]  # the answer is finish with a long recommendation
+    assert finish["answer"][0].startswith("Thought:\nAction: finish")
+    other = 'Action: finish\nAction Input: {"answer": "Try beatboxing."}'
+    assert _both(other, finish) == (ALL, {"TS": 1.0, "PI": 1.0, "CF": 0.0})
 
 
 def test_rotbench_summary_averages(rot):
-    rows = [{**s, "metrics": bench_rotbench.score(s["answer"][0] if i % 2 == 0 else "x", s["answer"])}
+    rows = [{**s, "metrics": bench_rotbench.score(s["answer"][0] if i % 2 == 0 else "x", s["answer"], s["tools"])}
             for i, s in enumerate(rot)]
     report = bench_rotbench.summarize(rows)
-    assert report["TS"] == pytest.approx(0.5) and report["CF"] == pytest.approx(0.5)
-    assert set(report["by_source"]) == {"RoTBench/clean", "RoTBench/slight"}
+    assert report["TS"] == pytest.approx(5 / 9) and report["CF"] == pytest.approx(5 / 9)
+    assert set(report["by_source"]) == {"RoTBench/clean", "RoTBench/slight", "RoTBench/Third_Turn/clean"}
+
+
+def test_rotbench_subsets(fixtures_dir):
+    third = bench_rotbench.load(fixtures_dir / "rotbench", ("Third_Turn/clean",))
+    assert len(third) == 3
+    assert len(bench_rotbench.load(fixtures_dir / "rotbench", ("clean",))) == 4
+    with pytest.raises(BenchmarkError, match="unknown RoTBench subset"):
+        bench_rotbench.load(fixtures_dir / "rotbench", ("Fifth_Turn/clean",))
+    with pytest.raises(BenchmarkError, match="heavy.json: no such file"):
+        bench_rotbench.load(fixtures_dir / "rotbench", ("heavy",))
 
 
 def test_rotbench_bad_file_names_it(tmp_path):
@@ -230,7 +291,7 @@ def test_taubench_unknown_domain_is_a_clear_error(tmp_path):
 # --------------------------------------------------------------------------- full data (optional)
 
 def test_full_shared_data_loads(shared_data):
-    assert len(bench_rotbench.load(shared_data / "rotbench")) == 315
+    assert len(bench_rotbench.load(shared_data / "rotbench")) == 105 + 210 + 70
     assert len(bench_bfcl.load(shared_data / "bfcl")) == 1000
     envs = bench_toolhop.load(shared_data / "toolhop")
     assert len(envs) == 50 and all(e.total_answers >= 1 for e in envs)

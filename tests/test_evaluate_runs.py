@@ -114,6 +114,19 @@ def test_rotbench_oracle(fixtures_dir):
     assert not oracle.requests[0].tools  # RoTBench lists its tools in the system prompt
 
 
+def test_rotbench_oracle_sees_every_earlier_turn_and_both_scorings(fixtures_dir):
+    samples = bench_rotbench.load(fixtures_dir / "rotbench", ("Third_Turn/clean",))
+    by_chat = {json.dumps(s["messages"]): s["answer"][0] for s in samples}
+    for scoring in ("official", "ftrl"):
+        oracle = Oracle(lambda r: by_chat[json.dumps(list(r.messages))])
+        report = evaluate(EvalConfig(evaluator="rotbench", data=str(fixtures_dir / "rotbench"), model="x",
+                                     backend="oracle", subset="Third_Turn/clean", scoring=scoring,
+                                     quiet=True), _pm(bench_rotbench, oracle=oracle))
+        assert report["scoring"] == scoring and report["count"] == 3
+        assert (report["TS"], report["PI"], report["CF"]) == (1.0, 1.0, 1.0)
+        assert [len(r.messages) for r in oracle.requests] == [6, 6, 6]
+
+
 def test_toolhop_tiny_model_end_to_end(fixtures_dir, tiny_model, tmp_path):
     preds = tmp_path / "p.jsonl"
     report = evaluate(EvalConfig(evaluator="toolhop", data=str(fixtures_dir / "toolhop" / "toolhop_4.jsonl"),
