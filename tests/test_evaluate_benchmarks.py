@@ -341,7 +341,7 @@ def test_toolhop_both_layouts_give_the_same_environment(fixtures_dir):
 
 def test_toolhop_source_and_benchmark_share_the_converter(fixtures_dir, tmp_path):
     from toolfeedback import toolhop
-    from toolfeedback.pipeline import BuildConfig
+    from toolfeedback.build.pipeline import BuildConfig
     from toolfeedback.plugins.source_ftrl import ToolhopSource
 
     row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
