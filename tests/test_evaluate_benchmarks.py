@@ -113,64 +113,6 @@ def test_rotbench_bad_file_names_it(tmp_path):
         bench_rotbench.load(bad)
 
 
-# --------------------------------------------------------------------------- BFCL
-
-@pytest.fixture
-def bfcl(fixtures_dir):
-    return bench_bfcl.load(fixtures_dir / "bfcl")
-
-
-def _perfect(item):
-    return [{bench_bfcl.openai_name(n): {k: v[0] for k, v in p.items() if v[0] != ""}}
-            for t in item["truth"] for n, p in t.items()]
-
-
-def test_bfcl_schema_mapping(bfcl):
-    record = next(i for i in bfcl if i["record"]["id"] == "simple_python_1")["record"]
-    tool = bench_bfcl.to_openai_tool(record["function"][0])
-    assert tool["function"]["name"] == "math_factorial"
-    assert tool["function"]["parameters"]["type"] == "object"
-    floats = [i for i in bfcl if '"float"' in json.dumps(i["record"]["function"])]
-    assert floats and '"float"' not in json.dumps([bench_bfcl.to_openai_tool(f) for f in floats[0]["record"]["function"]])
-
-
-def test_bfcl_perfect_predictions_match(bfcl):
-    assert len(bfcl) == 12
-    for item in bfcl:
-        result = bench_bfcl.score(_perfect(item), item["record"], item["truth"], item["category"])
-        assert result["valid"] == 1.0, (item["record"]["id"], result)
-
-
-def test_bfcl_parallel_any_order_and_wrong_cases(bfcl):
-    item = next(i for i in bfcl if i["category"] == "parallel_multiple")
-    calls = _perfect(item)
-    assert len(calls) > 1
-    assert bench_bfcl.score(calls[::-1], item["record"], item["truth"], item["category"])["valid"] == 1.0
-    assert bench_bfcl.score(calls[:-1], item["record"], item["truth"], item["category"])["valid"] == 0.0
-    simple = next(i for i in bfcl if i["record"]["id"] == "simple_python_0")  # base 10, height 5
-    ok = {"calculate_triangle_area": {"base": 10, "height": 5}}
-    rec, truth = simple["record"], simple["truth"]
-    assert bench_bfcl.score([ok], rec, truth, "simple_python")["valid"] == 1.0
-    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 6}}], rec, truth,
-                            "simple_python")["reason"].startswith("parameter 'height'")
-    assert "missing required" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10}}], rec,
-                                                  truth, "simple_python")["reason"]
-    assert "wrong type" in bench_bfcl.score([{"calculate_triangle_area": {"base": "10", "height": 5}}],
-                                            rec, truth, "simple_python")["reason"]
-    assert "unexpected" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "x": 1}}],
-                                            rec, truth, "simple_python")["reason"]
-    assert bench_bfcl.score([ok, ok], rec, truth, "simple_python")["valid"] == 0.0
-    # strings compare case- and punctuation-insensitively, optional "units" may be given
-    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "unit": "Units"}}],
-                            rec, truth, "simple_python")["valid"] == 1.0
-
-
-def test_bfcl_summary(bfcl):
-    rows = [{"category": i["category"], "metrics": {"valid": 1.0 if n % 3 else 0.0}} for n, i in enumerate(bfcl)]
-    report = bench_bfcl.summarize(rows)
-    assert report["count"] == 12 and report["accuracy"] == pytest.approx(8 / 12)
-
-
 # --------------------------------------------------------------------------- ToolHop
 
 @pytest.fixture
@@ -314,7 +256,9 @@ def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
     with pytest.raises(BenchmarkError, match=r"possible_answer/BFCL_v4_multiple.json:1"):
         bench_bfcl.load(bfcl, ("multiple",))
     with pytest.raises(BenchmarkError, match="unknown BFCL category"):
-        bench_bfcl.load(bfcl, ("live_simple",))
+        bench_bfcl.load(bfcl, ("live_simplest",))
+    with pytest.raises(BenchmarkError, match="multi-turn / agentic harness"):
+        bench_bfcl.load(bfcl, ("multi_turn_base",))
 
 
 # --------------------------------------------------------------------------- ToolHop: one converter

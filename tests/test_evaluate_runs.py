@@ -82,25 +82,32 @@ def test_taubench_idle_agent_fails(fixtures_dir):
     assert report["count"] == 3 and report["pass^1"] == 0.0
 
 
-def test_bfcl_oracle_and_wrong(fixtures_dir):
-    items = {i["record"]["id"]: i for i in bench_bfcl.load(fixtures_dir / "bfcl")}
+def test_bfcl_oracle_and_wrong_in_every_category(fixtures_dir):
+    from toolfeedback.contrib import bfcl_checker
+
+    items = bench_bfcl.load(fixtures_dir / "bfcl")
 
     def perfect(request):
-        question = request.messages[-1]["content"]
-        item = next(i for i in items.values() if i["record"]["question"][0][-1]["content"] == question)
-        return "\n".join(_call(bench_bfcl.openai_name(n), {k: v[0] for k, v in p.items() if v[0] != ""})
-                         for t in item["truth"] for n, p in t.items())
+        item = next(i for i in items if list(i["record"]["question"][0]) == list(request.messages))
+        if item["category"] == "live_relevance":
+            return _call(bench_bfcl.openai_name(item["record"]["function"][0]["name"]), {})
+        if "irrelevance" in item["category"]:
+            return "I cannot help with that using these tools."
+        return "\n".join(_call(bench_bfcl.openai_name(n), args) for c in bfcl_checker.gold_calls(
+            item["record"]["function"], item["truth"], item["category"]) for n, args in c.items())
 
     oracle = Oracle(perfect)
     report = evaluate(EvalConfig(evaluator="bfcl", data=str(fixtures_dir / "bfcl"), model="x",
                                  backend="oracle", quiet=True), _pm(bench_bfcl, oracle=oracle))
-    assert report["count"] == 12 and report["accuracy"] == 1.0
+    assert report["count"] == 3 * len(bench_bfcl.CATEGORIES) and report["accuracy"] == 1.0
+    assert set(report["by_category"]) == set(bench_bfcl.CATEGORIES)
+    assert report["checker"].startswith("bfcl-eval" if bench_bfcl.official_available() else "fallback")
     names = [t["function"]["name"] for r in oracle.requests for t in r.tools]
     assert "math_factorial" in names and not any("." in n for n in names)
     report = evaluate(EvalConfig(evaluator="bfcl", data=str(fixtures_dir / "bfcl"), model="x",
-                                 backend="oracle", subset="simple_python", quiet=True),
-                      _pm(bench_bfcl, oracle=Oracle(lambda r: "no call")))
-    assert report == {**report, "count": 3, "accuracy": 0.0}
+                                 backend="oracle", subset="simple_python,simple_java,live_relevance",
+                                 quiet=True), _pm(bench_bfcl, oracle=Oracle(lambda r: "no call")))
+    assert report == {**report, "count": 9, "accuracy": 0.0}
 
 
 def test_rotbench_oracle(fixtures_dir):
