@@ -174,15 +174,16 @@ def tau(fixtures_dir):
 
 
 def _play_gold(task, domain):
-    """A 'perfect' agent: the gold actions, each in its own assistant turn."""
+    """A 'perfect' agent: the gold actions, each in its own assistant turn, then a reply
+    to the user saying the expected outputs."""
     from toolfeedback.runtime.executor import InProcessExecutor
 
     data, messages, ex = domain.fresh(), [], InProcessExecutor()
     for call in bench_taubench.parse_actions(task["actions"]):
         result = ex.run_calls("r", domain.codes, [call], episode="e", state=data)[0]
-        messages.append({"role": "assistant", "content": " ".join(task["outputs"]),
-                         "tool_calls": [call.to_openai()]})
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call.to_openai()]})
         messages.append({"role": "tool", "content": result.content, "tool_call_id": call.id})
+    messages.append({"role": "assistant", "content": "Done: " + " ".join(task["outputs"])})
     return data, messages
 
 
@@ -204,12 +205,52 @@ def test_taubench_perfect_partial_wrong(tau):
     assert bench_taubench.score(task, retail, retail.fresh(), [])["pass^1"] == 0.0
 
 
-def test_taubench_outputs_rule_release_vs_all(tau):
+def test_taubench_outputs_rule_official_vs_ftrl(tau):
     tasks, _ = tau
     task = tasks[0]
     reply = [{"role": "assistant", "content": "Your refund is 1,939.05 dollars."}]
-    assert not bench_taubench.outputs_found(task, reply)  # the release reads tool-call turns only
-    assert bench_taubench.outputs_found(task, reply, outputs_in="all")
+    with_call = [{**reply[0], "tool_calls": [{"id": "c", "type": "function",
+                                               "function": {"name": "x", "arguments": "{}"}}]}]
+    assert bench_taubench.outputs_found(task, reply)  # tau-bench reads the replies to the user
+    assert not bench_taubench.outputs_found(task, with_call)
+    assert not bench_taubench.outputs_found(task, reply, outputs_in="ftrl")  # the release: call turns
+    assert bench_taubench.outputs_found(task, with_call, outputs_in="ftrl")
+    assert bench_taubench.outputs_found(task, reply + with_call, outputs_in="all")
+
+
+def test_pass_hat_k_is_tau_benchs_estimator():
+    # 3 tasks, 4 trials: 4, 2 and 0 passes
+    report = bench_taubench.pass_hat_k([4, 2, 0], 4)
+    assert report["pass^1"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert report["pass^2"] == pytest.approx((1 + 1 / 6 + 0) / 3)
+    assert report["pass^4"] == pytest.approx(1 / 3)
+
+
+def test_simulated_user_prompt_and_stop_rule():
+    from toolfeedback.contrib.taubench_user import SimulatedUser, system_prompt
+    from toolfeedback.generation import Completion
+
+    prompt = system_prompt("You are Mia; cancel order #1.")
+    assert prompt.startswith("You are a user interacting with an agent.\n\nInstruction: You are Mia; "
+                             "cancel order #1.\n\nRules:\n- Just generate one line at a time")
+    assert "generate '###STOP###' as a standalone message" in prompt
+
+    class Scripted:
+        def __init__(self, lines):
+            self.lines, self.seen = iter(lines), []
+
+        def generate(self, requests, params):
+            self.seen.append(requests[0].messages)
+            return [[Completion(text=next(self.lines))]]
+
+    gen = Scripted(["Hi, I need help.", "My order is #1.", "Thanks! ###STOP###"])
+    user = SimulatedUser("cancel order #1", gen, None)
+    assert user.opening() == "Hi, I need help."
+    agent_chat = [{"role": "assistant", "content": "What is your order?"}]
+    assert user.reply(agent_chat) == "My order is #1."
+    assert gen.seen[-1][-1] == {"role": "user", "content": "What is your order?"}
+    assert user.reply([{"role": "assistant", "content": "Done."}]) is None
+    assert user.reply([{"role": "assistant", "content": "Anything else?"}]) is None
 
 
 def test_taubench_replay_does_not_touch_the_pristine_database(tau):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 from toolfeedback import hookimpl
 from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop
@@ -51,32 +53,106 @@ def _call(name, args):
     return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
 
 
-def test_taubench_oracle_passes(fixtures_dir, tmp_path):
-    tasks, _ = bench_taubench.load(fixtures_dir / "taubench")
-    task = tasks[0]
+def _tau_agent(task, say_outputs_in="reply"):
+    """A perfect agent: the gold actions one per turn, then a closing reply."""
     gold = [(a["function"]["name"], json.loads(a["function"]["arguments"])) for a in task["actions"]]
+    outputs = " ".join(task["outputs"])
 
     def script(request):
         done = sum(1 for m in request.messages if m["role"] == "tool")
-        if done < len(gold):  # one call per turn, saying the expected output alongside
-            return " ".join(task["outputs"]) + "\n" + _call(*gold[done])
-        return "All done."
+        if done < len(gold):
+            return (outputs + "\n" if say_outputs_in == "call" else "") + _call(*gold[done])
+        return "All done." + (" " + outputs if say_outputs_in == "reply" else "")
+    return script
 
-    oracle = Oracle(script)
+
+def _is_user_model(request):
+    return request.messages[0]["content"].startswith("You are a user interacting with an agent.")
+
+
+def test_taubench_oracle_passes_without_a_user(fixtures_dir, tmp_path):
+    tasks, _ = bench_taubench.load(fixtures_dir / "taubench")
+    task = tasks[0]
+    oracle = Oracle(_tau_agent(task))
     preds = tmp_path / "p.jsonl"
     report = evaluate(EvalConfig(evaluator="taubench", data=str(fixtures_dir / "taubench"), model="x",
-                                 backend="oracle", limit=1, predictions=str(preds), quiet=True),
-                      _pm(bench_taubench, oracle=oracle))
-    assert report["pass^1"] == 1.0 and report["count"] == 1
+                                 backend="oracle", limit=1, predictions=str(preds), user_backend="none",
+                                 quiet=True), _pm(bench_taubench, oracle=oracle))
+    assert report["pass^1"] == 1.0 and report["count"] == 1 and report["user"] == "none"
     row = json.loads(preds.read_text().splitlines()[0])
-    assert [m["role"] for m in row["messages"]][:2] == ["system", "user"]
-    assert sum(1 for m in row["messages"] if m["role"] == "tool") == len(gold)
+    assert [m["role"] for m in row["messages"]][:2] == ["system", "user"] and row["finished"] == "answer"
+    assert row["messages"][1]["content"] == task["instruction"]
+    assert sum(1 for m in row["messages"] if m["role"] == "tool") == len(task["actions"])
     # the oracle saw the domain's tools and the wiki as system prompt
     assert oracle.requests[0].tools and "retail" in oracle.requests[0].messages[0]["content"].lower()
 
 
+def test_taubench_outputs_rule_official_vs_ftrl_end_to_end(fixtures_dir):
+    tasks, _ = bench_taubench.load(fixtures_dir / "taubench")
+    for said_in, expected in (("reply", {"official": 1.0, "ftrl": 0.0}),
+                              ("call", {"official": 0.0, "ftrl": 1.0})):
+        for scoring, value in expected.items():
+            report = evaluate(EvalConfig(evaluator="taubench", data=str(fixtures_dir / "taubench"),
+                                         model="x", backend="oracle", limit=1, user_backend="none",
+                                         scoring=scoring, quiet=True),
+                              _pm(bench_taubench, oracle=Oracle(_tau_agent(tasks[0], said_in))))
+            assert report["pass^1"] == value, (said_in, scoring)
+
+
+def test_taubench_simulated_user_drives_the_conversation(fixtures_dir, tmp_path):
+    tasks, _ = bench_taubench.load(fixtures_dir / "taubench")
+    task = tasks[0]
+    agent = _tau_agent(task)
+    seen_by_user = []
+
+    def script(request):
+        if not _is_user_model(request):
+            if len(request.messages) == 2:  # the user's opening only: ask for details first
+                return "Could you give me your order details?"
+            return agent(request)
+        seen_by_user.append(request.messages)
+        replies = sum(1 for m in request.messages if m["role"] == "assistant")
+        return ["I want to cancel my orders.", "Here they are, go ahead.", "###STOP###"][min(replies, 2)]
+
+    preds = tmp_path / "p.jsonl"
+    report = evaluate(EvalConfig(evaluator="taubench", data=str(fixtures_dir / "taubench"), model="x",
+                                 backend="oracle", limit=1, predictions=str(preds), quiet=True),
+                      _pm(bench_taubench, oracle=Oracle(script)))
+    assert report["pass^1"] == 1.0 and report["user"] == "x"
+    row = json.loads(preds.read_text().splitlines()[0])
+    assert row["finished"] == "user_stop"
+    users = [m["content"] for m in row["messages"] if m["role"] == "user"]
+    assert users == ["I want to cancel my orders.", "Here they are, go ahead."]
+    first = seen_by_user[0]
+    assert task["instruction"] in first[0]["content"] and "###STOP###" in first[0]["content"]
+    assert first[1] == {"role": "user", "content": "Hi! How can I help you today?"}
+    # the agent's replies reach the user model as "user" turns, its own lines as "assistant"
+    assert seen_by_user[1][-1] == {"role": "user", "content": "Could you give me your order details?"}
+
+
+def test_taubench_pass_hat_k_over_trials(fixtures_dir):
+    tasks, _ = bench_taubench.load(fixtures_dir / "taubench")
+    agent = _tau_agent(tasks[0])
+    openings = iter(range(100))
+
+    def script(request):
+        if _is_user_model(request):
+            if len(request.messages) == 2:
+                return f"trial {next(openings)}: please cancel my orders"
+            return "###STOP###"
+        if request.messages[1]["content"].startswith("trial 1:"):
+            return "I cannot help."  # the second trial fails
+        return agent(request)
+
+    report = evaluate(EvalConfig(evaluator="taubench", data=str(fixtures_dir / "taubench"), model="x",
+                                 backend="oracle", limit=1, trials=3, quiet=True),
+                      _pm(bench_taubench, oracle=Oracle(script)))
+    assert report["trials"] == 3
+    assert (report["pass^1"], report["pass^2"], report["pass^3"]) == pytest.approx((2 / 3, 1 / 3, 0.0))
+
+
 def test_taubench_idle_agent_fails(fixtures_dir):
-    oracle = Oracle(lambda r: "I cannot help.")
+    oracle = Oracle(lambda r: "###STOP###" if _is_user_model(r) else "I cannot help.")
     report = evaluate(EvalConfig(evaluator="taubench", data=str(fixtures_dir / "taubench"), model="x",
                                  backend="oracle", quiet=True), _pm(bench_taubench, oracle=oracle))
     assert report["count"] == 3 and report["pass^1"] == 0.0
