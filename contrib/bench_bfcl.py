@@ -29,18 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.contrib import bfcl_checker, bfcl_official
+from toolfeedback.contrib import bfcl_checker, bfcl_multi_turn, bfcl_official
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 
 AST_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel",
                   "parallel_multiple", "live_simple", "live_multiple", "live_parallel",
                   "live_parallel_multiple")
 RELEVANCE_CATEGORIES = ("irrelevance", "live_irrelevance", "live_relevance")
-CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
-# BFCL ships these too; they need its multi-turn / agentic harness (web search, memory
-# backends with embedding models) and are refused with a clear message
-UNSUPPORTED = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param",
-               "multi_turn_long_context", "memory", "web_search", "format_sensitivity")
+SINGLE_TURN_CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
+MULTI_TURN_CATEGORIES = bfcl_multi_turn.CATEGORIES  # need bfcl-eval: its backends run the calls
+CATEGORIES = SINGLE_TURN_CATEGORIES + MULTI_TURN_CATEGORIES
+# BFCL ships these too; they need its agentic harness (live web search, memory backends
+# with an embedding model, its own prompt formats) and are refused with a clear message
+UNSUPPORTED = ("memory", "web_search", "format_sensitivity")
 TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string",
             "bool": "boolean", "list": "array", "byte": "integer", "short": "integer",
             "long": "integer", "double": "number", "char": "string", "Any": "string",
@@ -142,8 +143,10 @@ def _read_jsonl(file: Path) -> list[dict]:
 
 
 def categories_in(path: Path) -> tuple[str, ...]:
-    """The supported categories with a data file in ``path``, in BFCL's order."""
-    return tuple(c for c in CATEGORIES if (path / f"BFCL_v4_{c}.json").exists())
+    """The supported categories with a data file in ``path``, in BFCL's order (multi-turn
+    ones only when bfcl-eval is installed)."""
+    usable = CATEGORIES if bfcl_official.available() else SINGLE_TURN_CATEGORIES
+    return tuple(c for c in usable if (path / f"BFCL_v4_{c}.json").exists())
 
 
 def data_folder(config_data: str | None) -> Path:
@@ -163,13 +166,16 @@ def load(path: str | Path, categories: tuple[str, ...] = (), limit: int = 0) -> 
     out = []
     for category in categories or categories_in(path):
         if category in UNSUPPORTED:
-            raise BenchmarkError(f"BFCL category {category!r} needs BFCL's multi-turn / agentic "
-                                 f"harness, not supported here (supported: {', '.join(CATEGORIES)})")
+            raise BenchmarkError(f"BFCL category {category!r} needs BFCL's agentic harness, not "
+                                 f"supported here (supported: {', '.join(CATEGORIES)})")
+        if category in MULTI_TURN_CATEGORIES and not bfcl_official.available():
+            raise BenchmarkError(f"BFCL category {category!r} runs on bfcl-eval's backends: "
+                                 f"pip install --no-deps bfcl-eval")
         if category not in CATEGORIES:
             raise BenchmarkError(f"unknown BFCL category {category!r} (known: {', '.join(CATEGORIES)})")
         file = path / f"BFCL_v4_{category}.json"
         truths: dict = {}
-        if category in AST_CATEGORIES:
+        if category not in RELEVANCE_CATEGORIES:
             answers = path / "possible_answer" / f"BFCL_v4_{category}.json"
             for n, row in enumerate(_read_jsonl(answers), 1):
                 if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("ground_truth"), list):
@@ -177,12 +183,13 @@ def load(path: str | Path, categories: tuple[str, ...] = (), limit: int = 0) -> 
                 truths[row["id"]] = row["ground_truth"]
         kept = 0
         for n, record in enumerate(_read_jsonl(file), 1):
-            if not isinstance(record, dict) or not isinstance(record.get("function"), list) \
+            key = "involved_classes" if category in MULTI_TURN_CATEGORIES else "function"
+            if not isinstance(record, dict) or not isinstance(record.get(key), list) \
                     or not isinstance(record.get("question"), list) or not record["question"] \
-                    or not isinstance(record["question"][0], list):
+                    or not all(isinstance(turn, list) for turn in record["question"]):
                 raise BenchmarkError(f"{file}:{n}: expected an object with question (a list of "
-                                     f"turns) and function lists")
-            if category in AST_CATEGORIES and record.get("id") not in truths:
+                                     f"turns) and {key} lists")
+            if category not in RELEVANCE_CATEGORIES and record.get("id") not in truths:
                 raise BenchmarkError(f"{file}:{n}: $.id: no possible answer")
             out.append({"category": category, "record": record, "truth": truths.get(record.get("id"))})
             kept += 1
@@ -205,17 +212,29 @@ class BFCLEvaluator:
         items = load(data_folder(config.data), cats, config.limit)
         rt = load_runtime(config, pm)
         mode, fmt = rt["mode"], rt["tool_format"]
+        single = [it for it in items if it["category"] not in MULTI_TURN_CATEGORIES]
+        multi = [it for it in items if it["category"] in MULTI_TURN_CATEGORIES]
         requests = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),
                                 tools=tuple(to_openai_tool(f, it["category"]) for f in it["record"]["function"]),
-                                template_kwargs=mode.template_kwargs()) for it in items]
+                                template_kwargs=mode.template_kwargs()) for it in single]
         rows = []
         answers = single_turn_answers(rt, requests, desc="bfcl", batch_size=config.batch_size,
                                       quiet=config.quiet)
-        for it, text in zip(items, answers):
+        for it, text in zip(single, answers):
             calls = [{c.name: c.arguments} for c in fmt.parse(text).calls]
             result = score(calls, it["record"], it["truth"], it["category"])
             rows.append({"id": it["record"]["id"], "category": it["category"],
                          "response": text, "metrics": result})
+        if multi:
+            played = bfcl_multi_turn.play(multi, rt, to_openai_tool,
+                                          max_steps=config.max_turns or bfcl_multi_turn.MAX_STEPS)
+            for it, run in zip(multi, played):
+                result = bfcl_multi_turn.check(it["record"], it["truth"], run["turns"], run["forced"],
+                                               it["category"])
+                rows.append({"id": it["record"]["id"], "category": it["category"],
+                             "messages": run["messages"], "calls": run["turns"],
+                             "metrics": {"valid": 1.0 if result["valid"] else 0.0,
+                                         "reason": result["error"]}})
         write_predictions(config.predictions, rows)
         checker = f"bfcl-eval {bfcl_official.version()}" if official_available() else "fallback"
         return {"checker": checker, **summarize(rows)}

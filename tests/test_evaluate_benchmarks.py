@@ -298,8 +298,8 @@ def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
         bench_bfcl.load(bfcl, ("multiple",))
     with pytest.raises(BenchmarkError, match="unknown BFCL category"):
         bench_bfcl.load(bfcl, ("live_simplest",))
-    with pytest.raises(BenchmarkError, match="multi-turn / agentic harness"):
-        bench_bfcl.load(bfcl, ("multi_turn_base",))
+    with pytest.raises(BenchmarkError, match="agentic harness"):
+        bench_bfcl.load(bfcl, ("memory",))
 
 
 # --------------------------------------------------------------------------- ToolHop: one converter

@@ -32,8 +32,8 @@ def _gold(item):
 
 
 def test_every_category_loads(bfcl):
-    assert {i["category"] for i in bfcl} == set(bench_bfcl.CATEGORIES)
-    assert len(bfcl) == 3 * len(bench_bfcl.CATEGORIES)
+    assert {i["category"] for i in bfcl} == set(bench_bfcl.SINGLE_TURN_CATEGORIES)
+    assert len(bfcl) == 3 * len(bench_bfcl.SINGLE_TURN_CATEGORIES)
 
 
 def test_gold_scores_full_and_wrong_scores_zero_in_every_category(bfcl):
@@ -148,3 +148,99 @@ def test_fallback_agrees_with_the_official_checker_on_every_record_it_ships():
     # gold answers pass the official checker except where BFCL's ground truth contradicts
     # its own schema (a required parameter absent from the answer, mixed-type lists)
     assert gold_valid == len(items) - 7, (gold_valid, len(items))  # 7 such records, by hand
+
+
+# --------------------------------------------------------------------------- multi-turn
+
+def _need_package():
+    if not bfcl_official.available():
+        if os.environ.get("CI"):
+            pytest.fail("bfcl-eval is not installed: `pip install --no-deps bfcl-eval` (see README)")
+        pytest.skip("bfcl-eval is not installed (pip install --no-deps bfcl-eval)")
+
+
+def _gold_steps(record, truth_turn):
+    """A ground-truth turn (``"cd(folder='x')"`` texts) as keyword calls, positional
+    arguments named by the function doc's parameter order."""
+    import ast as pyast
+
+    from toolfeedback.contrib import bfcl_multi_turn
+
+    functions, held = bfcl_multi_turn.prepare(record)
+    docs = {f["name"]: f for f in functions + [f for fs in held.values() for f in fs]}
+    calls = []
+    for text in truth_turn:
+        node = pyast.parse(text, mode="eval").body
+        names = list(docs[node.func.id]["parameters"]["properties"])
+        args = {names[i]: pyast.literal_eval(a) for i, a in enumerate(node.args)}
+        args.update({k.arg: pyast.literal_eval(k.value) for k in node.keywords})
+        calls.append((node.func.id, args))
+    return calls
+
+
+def test_multi_turn_gold_passes_and_idle_fails_on_bfcls_backends(tmp_path):
+    _need_package()
+    import json as _json
+
+    from toolfeedback.evaluate.driver import EvalConfig, evaluate
+    from toolfeedback.generation import Completion
+    from toolfeedback.manager import create_plugin_manager
+    from toolfeedback.plugins import backend_hf, format_hermes, modes
+    from toolfeedback import hookimpl
+
+    data = bfcl_official.data_dir()
+    by_first, ids = {}, []  # two entries per category, told apart by their first question
+    for category in bench_bfcl.MULTI_TURN_CATEGORIES:
+        fresh = [i for i in bench_bfcl.load(data, (category,))
+                 if _json.dumps(i["record"]["question"][0]) not in by_first][:2]
+        for i in fresh:
+            by_first[_json.dumps(i["record"]["question"][0])] = i
+            ids.append(i["record"]["id"])
+    assert len(ids) == 8
+
+    def gold(request):
+        users = [m for m in request.messages if m["role"] == "user"]
+        item = by_first[_json.dumps([users[0]])]
+        turn = len(users) - 1
+        last_user = max(i for i, m in enumerate(request.messages) if m["role"] == "user")
+        if any(m["role"] == "tool" for m in request.messages[last_user:]):
+            return "Done."
+        steps = _gold_steps(item["record"], item["truth"][turn])
+        return "\n".join("<tool_call>\n" + _json.dumps({"name": n, "arguments": a}) + "\n</tool_call>"
+                         for n, a in steps) or "Nothing to do."
+
+    class Oracle:
+        name = "oracle"
+
+        def __init__(self, script):
+            self.script = script
+
+        def load(self, model, **options):
+            return self
+
+        def generate(self, requests, params):
+            return [[Completion(text=self.script(r))] for r in requests]
+
+    def run(script):
+        class Reg:
+            @hookimpl
+            def register_backends(self, register):
+                register(Oracle(script))
+
+        pm = create_plugin_manager(entry_points=False,
+                                   plugins=[modes, format_hermes, backend_hf, bench_bfcl, Reg()])
+        picked = tmp_path / "picked"
+        if not picked.exists():  # a data folder holding just the picked entries
+            (picked / "possible_answer").mkdir(parents=True)
+            for category in bench_bfcl.MULTI_TURN_CATEGORIES:
+                for sub in ("", "possible_answer/"):
+                    lines = (data / f"{sub}BFCL_v4_{category}.json").read_text().splitlines()
+                    keep = [l for l in lines if _json.loads(l)["id"] in ids]
+                    (picked / f"{sub}BFCL_v4_{category}.json").write_text("\n".join(keep) + "\n")
+        return evaluate(EvalConfig(evaluator="bfcl", data=str(picked), model="x", backend="oracle",
+                                   subset=",".join(bench_bfcl.MULTI_TURN_CATEGORIES), quiet=True), pm)
+
+    report = run(gold)
+    assert report["count"] == 8 and report["accuracy"] == 1.0, report
+    report = run(lambda r: "I will not call anything.")
+    assert report["accuracy"] == 0.0
