@@ -9,8 +9,10 @@ either layout:
   ``../shared/data/toolhop``): each source is filed under the functions it defines;
 - an object tool name -> Python source (the FTRL release's ``Data/jsonl/raw/ToolHop.jsonl``).
 
-Each source keeps only its imports, definitions and literal assignments: the example
-calls and prints after the ``def`` are dropped, so defining a tool runs nothing.
+Each source keeps only its imports, definitions and literal assignments (the example
+calls and prints after the ``def`` are dropped, so defining a tool runs nothing), moved
+into the tool's function (:func:`toolfeedback.ftrl.self_contained`) so the release's
+executor runs it too.
 ``unsolved[tool]`` are the sub-answers of the sub-questions that tool serves; ``answer``
 the final answer; ``messages`` the row's own ``messages`` when it has them (the release
 reuses them), else the bare question (a benchmark scenario adds its prompt).
@@ -22,6 +24,7 @@ import ast
 import hashlib
 from typing import Any
 
+from .ftrl import self_contained
 from .types import Environment, Pattern, ToolSpec
 
 _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -68,13 +71,20 @@ def _codes(functions: Any) -> dict[str, str]:
         if name is not None:
             if name not in names:
                 raise ValueError(f"{where}: defines no function {name!r}")
-            codes[name] = cleaned
+            codes[name] = _contained(cleaned, name)
             continue
         if not names:
             raise ValueError(f"{where}: no function definition")
         for defined in names:
-            codes.setdefault(defined, cleaned)
+            codes.setdefault(defined, _contained(cleaned, defined))
     return codes
+
+
+def _contained(code: str, name: str) -> str:
+    try:  # one self-contained function, so the release's executor runs it too
+        return self_contained(code, name)
+    except (ValueError, SyntaxError):
+        return code
 
 
 def to_environment(row: Any) -> Environment:

@@ -103,3 +103,20 @@ def test_verify_reports_the_right_line_of_every_bad_line(tmp_path, built):
     assert [f[0] for f in report.failures] == list(range(1, 151)) + [152, 153, 154, 155]
     few = verify(file, make_pm(), executor_kind="inprocess", max_kept=10)
     assert few.total == 155 and few.failed == 154 and [f[0] for f in few.failures] == list(range(1, 11))
+
+
+def test_toolhop_code_runs_under_the_release_executor(fixtures_dir):
+    from toolfeedback import toolhop
+
+    row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
+    # a helper and an import at module level, as some ToolHop sources have them
+    row = {**row, "functions": [
+        "import math\n\ndef _half(x):\n    return x / 2\n\ndef genealogy_query(individual_name, **kw):\n"
+        "    return math.floor(_half(len(individual_name)))\n\nprint(genealogy_query('ab'))\n",
+        *row["functions"][1:]]}
+    env = toolhop.to_environment(row)
+    code = env.codes["genealogy_query"]
+    assert ftrl.self_contained_problem(code, "genealogy_query") is None and "print(" not in code
+    assert ftrl.release_call("genealogy_query", {"individual_name": "abcd"}, code) == "2"
+    for name, code in env.codes.items():
+        assert ftrl.self_contained_problem(code, name) is None
