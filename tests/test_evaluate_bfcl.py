@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from toolfeedback.contrib import bench_bfcl, bfcl_checker, bfcl_official
+from toolfeedback.contrib import bench_bfcl, bfcl_checker, bfcl_gold, bfcl_official
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def _gold(item):
     if item["category"] in bench_bfcl.RELEVANCE_CATEGORIES:
         name = item["record"]["function"][0]["name"]
         return [] if "irrelevance" in item["category"] else [{bench_bfcl.openai_name(name): {}}]
-    return bfcl_checker.gold_calls(item["record"]["function"], item["truth"], item["category"])
+    return bfcl_gold.gold_calls(item["record"]["function"], item["truth"], item["category"])
 
 
 def test_every_category_loads(bfcl):
@@ -135,7 +135,7 @@ def test_fallback_agrees_with_the_official_checker_on_every_record_it_ships():
     compared, gold_valid, disagree = 0, 0, []
     for item in items:
         record, truth, cat = item["record"], item["truth"], item["category"]
-        gold = bfcl_checker.gold_calls(record["function"], truth, cat)
+        gold = bfcl_gold.gold_calls(record["function"], truth, cat)
         for k, calls in enumerate([gold] + _wrong_variants(gold)):
             official = bfcl_official.check(record["function"], calls, truth, cat)["valid"]
             ours = bfcl_checker.check(record["function"], calls, truth, cat)["valid"]

@@ -159,7 +159,7 @@ def test_taubench_idle_agent_fails(fixtures_dir):
 
 
 def test_bfcl_oracle_and_wrong_in_every_category(fixtures_dir):
-    from toolfeedback.contrib import bfcl_checker
+    from toolfeedback.contrib import bfcl_gold
 
     items = bench_bfcl.load(fixtures_dir / "bfcl")
 
@@ -169,7 +169,7 @@ def test_bfcl_oracle_and_wrong_in_every_category(fixtures_dir):
             return _call(bench_bfcl.openai_name(item["record"]["function"][0]["name"]), {})
         if "irrelevance" in item["category"]:
             return "I cannot help with that using these tools."
-        return "\n".join(_call(bench_bfcl.openai_name(n), args) for c in bfcl_checker.gold_calls(
+        return "\n".join(_call(bench_bfcl.openai_name(n), args) for c in bfcl_gold.gold_calls(
             item["record"]["function"], item["truth"], item["category"]) for n, args in c.items())
 
     oracle = Oracle(perfect)
