@@ -88,14 +88,42 @@ def score(env: Environment, messages: list[dict]) -> dict[str, float]:
             "solve_p": metrics.precision, "solve_r": metrics.recall, "solve_f1": metrics.f1}
 
 
+def _json_array(path: Path) -> list | None:
+    """The rows of a ToolHop file that is one JSON array (the Hub's ``ToolHop.json``), or
+    None for JSONL."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError:
+        return None
+    if not head.startswith("["):
+        return None
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    return rows if isinstance(rows, list) else None
+
+
 def load(path: str | Path, scenario: str = "mandatory", limit: int = 0) -> list[Environment]:
-    """Environments of a ToolHop JSONL file (or folder holding the default file)."""
+    """Environments of a ToolHop file: JSONL (the release's ``ToolHop.jsonl``, our shared
+    subset) or one JSON array (the Hub's ``ToolHop.json``); a folder holds the default file."""
     from toolfeedback.jsonl import JsonlReader
 
     path = Path(path)
     if path.is_dir():
         path = path / DEFAULT_FILE
     envs = []
+    rows = _json_array(path)
+    if rows is not None:
+        for i, row in enumerate(rows[:limit] if limit else rows):
+            try:
+                envs.append(to_environment(row, scenario))
+            except ValueError as exc:
+                raise BenchmarkError(f"{path}: row {i}: {exc}") from None
+        return envs
     for _, env in JsonlReader(path, lambda row: to_environment(row, scenario)):
         envs.append(env)
         if limit and len(envs) >= limit:

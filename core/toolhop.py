@@ -13,7 +13,8 @@ Each source keeps only its imports, definitions and literal assignments (the exa
 calls and prints after the ``def`` are dropped, so defining a tool runs nothing), moved
 into the tool's function (:func:`toolfeedback.ftrl.self_contained`) so the release's
 executor runs it too.
-``unsolved[tool]`` are the sub-answers of the sub-questions that tool serves; ``answer``
+``unsolved[tool]`` are the sub-answers of the sub-questions that tool serves (none when the
+row has no ``sub_task``); ``answer``
 the final answer; ``messages`` the row's own ``messages`` when it has them (the release
 reuses them), else the bare question (a benchmark scenario adds its prompt).
 """
@@ -92,6 +93,8 @@ def to_environment(row: Any) -> Environment:
     if not isinstance(row, dict):
         raise ValueError("$: expected a JSON object")
     for key, kind in (("question", str), ("tools", dict), ("sub_task", dict)):
+        if key == "sub_task" and key not in row:
+            continue  # the release's ToolHop.jsonl may leave it out: no sub-answers then
         if not isinstance(row.get(key), kind):
             raise ValueError(f"$.{key}: {'missing' if key not in row else 'expected ' + kind.__name__}")
     if "answer" not in row or row["answer"] is None:
@@ -109,6 +112,8 @@ def to_environment(row: Any) -> Environment:
         tools.setdefault(spec.name, spec)
         if spec.name not in codes:
             raise ValueError(f"$.functions: no code for tool {spec.name!r}")
+        if "sub_task" not in row:
+            continue
         answer = row["sub_task"].get(question)
         if answer is None:
             raise ValueError(f"$.sub_task: no answer for sub-question {question!r}")

@@ -349,3 +349,15 @@ def test_toolhop_bad_rows_name_the_field(fixtures_dir, change, message):
     row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
     with pytest.raises(ValueError, match=message):
         toolhop.to_environment({**row, **change})
+
+
+def test_toolhop_hub_json_array_and_rows_without_sub_task(fixtures_dir, tmp_path):
+    rows = [json.loads(l) for l in (fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()]
+    array = tmp_path / "ToolHop.json"  # the Hub's file: one JSON array, release layout inside
+    array.write_text(json.dumps([_release_layout(r) for r in rows], indent=1))
+    envs = bench_toolhop.load(array, "free")
+    assert [e.codes for e in envs] == [e.codes for e in bench_toolhop.load(fixtures_dir / "toolhop" / "toolhop_4.jsonl")]
+    assert len(bench_toolhop.load(array, limit=2)) == 2
+    bare = {k: v for k, v in rows[0].items() if k != "sub_task"}
+    env = bench_toolhop.to_environment(bare)
+    assert env.total_answers == 0 and env.codes and env.answer == "15"
