@@ -1,15 +1,23 @@
-"""BFCL (Berkeley Function Calling Leaderboard v4) adapter: AST call matching, no execution.
+"""BFCL (Berkeley Function Calling Leaderboard v4) adapter, scored by the official checker.
 
-Schemas use BFCL's own types (``dict``, ``float``, ``tuple``, ``any``) and dotted names;
-:func:`to_openai_tool` maps them to OpenAI schemas (``dict`` -> ``object``, ``float`` ->
-``number``, ``tuple`` -> ``array``, dots in names -> ``_``) and :func:`score` maps the
-model's names back. A call matches a ground-truth entry when the function name is equal,
-every required parameter is present, no unknown parameter is given, an omitted optional
-parameter has ``""`` among its allowed values, and each value is of the declared type
-(an int is accepted for a float) and within the allowed list (strings compared
-case-insensitively without spaces and ``,./-_*^``; lists element-wise; dicts per key).
-``simple_python`` and ``multiple`` expect exactly one call; ``parallel`` and
-``parallel_multiple`` expect as many calls as ground-truth entries, matched in any order.
+Categories: the AST ones (``simple_python``, ``simple_java``, ``simple_javascript``,
+``multiple``, ``parallel``, ``parallel_multiple`` and their ``live_`` versions) are
+matched call by call against the possible answers; ``irrelevance``, ``live_irrelevance``
+(no call is right) and ``live_relevance`` (some call is right) by whether the answer has
+a call. Data: ``--data`` (a folder with ``BFCL_v4_<category>.json`` and
+``possible_answer/``), else the data the installed ``bfcl-eval`` package ships, else
+``../shared/data/bfcl``; by default every category found there.
+
+Scoring goes through the official checker (``bfcl_eval``'s ``ast_checker``, extra
+``bfcl``) when it is installed, else through our fallback
+(:mod:`toolfeedback.contrib.bfcl_checker`), which follows the same rules and is tested to
+agree with it on every record the package ships; the report names the one used.
+
+Schemas are given to the model as OpenAI tools the way BFCL's own harness does: BFCL
+types mapped to JSON-schema ones (``dict`` -> ``object``, ``float`` -> ``number``,
+``tuple`` -> ``array``, ``any`` -> ``string``), dots in names -> ``_`` (mapped back before
+checking), and for Java / JavaScript every parameter a string in the language's syntax,
+with BFCL's hints added to the descriptions.
 """
 
 from __future__ import annotations
@@ -21,13 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
+from toolfeedback.contrib import bfcl_checker, bfcl_multi_turn, bfcl_official
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 
-CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
-TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
-_PY_TYPES = {"integer": (int,), "float": (float, int), "number": (float, int), "string": (str,),
-             "boolean": (bool,), "array": (list, tuple), "tuple": (list, tuple),
-             "dict": (dict,), "object": (dict,)}
+AST_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel",
+                  "parallel_multiple", "live_simple", "live_multiple", "live_parallel",
+                  "live_parallel_multiple")
+RELEVANCE_CATEGORIES = ("irrelevance", "live_irrelevance", "live_relevance")
+SINGLE_TURN_CATEGORIES = AST_CATEGORIES + RELEVANCE_CATEGORIES
+MULTI_TURN_CATEGORIES = bfcl_multi_turn.CATEGORIES  # need bfcl-eval: its backends run the calls
+CATEGORIES = SINGLE_TURN_CATEGORIES + MULTI_TURN_CATEGORIES
+# BFCL ships these too; they need its agentic harness (live web search, memory backends
+# with an embedding model, its own prompt formats) and are refused with a clear message
+UNSUPPORTED = ("memory", "web_search", "format_sensitivity")
+TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "any": "string",
+            "bool": "boolean", "list": "array", "byte": "integer", "short": "integer",
+            "long": "integer", "double": "number", "char": "string", "Any": "string",
+            "String": "string", "Bigint": "integer"}
 
 
 def openai_name(name: str) -> str:
@@ -46,112 +64,67 @@ def _map_schema(schema: Any) -> Any:
     return schema
 
 
-def to_openai_tool(function: dict) -> dict:
-    """A BFCL function document -> an OpenAI tool schema."""
+def _language_hints(function: dict, language: str) -> dict:
+    # what BFCL's harness tells a model about Java / JavaScript parameters
+    name = {"java": "Java", "javascript": "JavaScript"}[language]
+    function["description"] = function.get("description", "") + (
+        " Note that the provided function is in Java 8 SDK syntax." if language == "java"
+        else " Note that the provided function is in JavaScript syntax.")
+    for value in ((function.get("parameters") or {}).get("properties") or {}).values():
+        if not isinstance(value, dict):
+            continue
+        kind = value.get("type")
+        value["description"] = value.get("description", "") + (
+            f" This parameter can be of any type of {name} object in string representation."
+            if kind == "any" else f" This is {name} {kind} type parameter in string representation.")
+        if kind in ("ArrayList", "Array", "array") and isinstance(value.get("items"), dict):
+            value["description"] += (f" The list elements are of type {value['items'].get('type')};"
+                                     " they are not in string representation.")
+            del value["items"]
+        if kind == "dict" and language == "javascript" and "properties" in value:
+            value["description"] += (" The dictionary entries have the following schema; they are "
+                                     f"not in string representation. {json.dumps(value['properties'])}")
+            del value["properties"]
+        value["type"] = "string"
+    return function
+
+
+def to_openai_tool(function: dict, category: str = "simple_python") -> dict:
+    """A BFCL function document -> an OpenAI tool schema (see the module doc)."""
+    function = copy.deepcopy(function)
+    language = bfcl_checker.language_of(category)
+    if language != "python":
+        function = _language_hints(function, language)
+    params = _map_schema(function.get("parameters") or {})
+    if isinstance(params, dict):
+        params["type"] = "object"
     fn = {"name": openai_name(function["name"]), "description": function.get("description", ""),
-          "parameters": _map_schema(copy.deepcopy(function.get("parameters") or {}))}
+          "parameters": params}
     return {"type": "function", "function": fn}
 
 
-def _standardize(text: str) -> str:
-    return re.sub(r"[ ,./\-_*^]", "", text).lower().replace("'", '"')
+def official_available() -> bool:
+    """Whether scoring goes through the official checker."""
+    return bfcl_official.available()
 
 
-def _type_ok(value: Any, kind: str | None) -> bool:
-    if kind is None or kind == "any" or kind not in _PY_TYPES:
-        return True
-    if isinstance(value, bool) and kind not in ("boolean",):
-        return False  # bool is an int in Python, not in BFCL
-    return isinstance(value, _PY_TYPES[kind])
-
-
-def _value_matches(value: Any, allowed: Any, schema: dict) -> bool:
-    kind = schema.get("type")
-    if isinstance(value, str) and isinstance(allowed, str):
-        return _standardize(value) == _standardize(allowed)
-    if isinstance(value, dict) and isinstance(allowed, dict):
-        return _dict_matches(value, allowed, schema.get("properties") or {})
-    if isinstance(value, (list, tuple)) and isinstance(allowed, (list, tuple)):
-        items = schema.get("items") or {}
-        return len(value) == len(allowed) and all(
-            _value_matches(v, a, items) for v, a in zip(value, allowed))
-    if kind in ("float", "number") and isinstance(value, (int, float)) and isinstance(allowed, (int, float)):
-        return float(value) == float(allowed)
-    return type(value) is type(allowed) and value == allowed
-
-
-def _allowed(value: Any, options: list, schema: dict) -> bool:
-    return any(_value_matches(value, option, schema) for option in options if option != "")
-
-
-def _dict_matches(value: dict, allowed: dict, props: dict) -> bool:
-    for key, options in allowed.items():
-        if key not in value:
-            if "" not in options:
-                return False
-            continue
-        if not _allowed(value[key], options, props.get(key) or {}):
-            return False
-    return all(key in allowed for key in value)
-
-
-def call_matches(call: dict, truth: dict, functions: dict[str, dict]) -> str | None:
-    """``None`` when ``call`` ({name: args}) matches ``truth`` ({name: {param: allowed}}),
-    else a one-line reason."""
-    (name, args), = call.items()
-    (t_name, t_params), = truth.items()
-    if name != t_name:
-        return f"wrong function {name!r} (expected {t_name!r})"
-    if not isinstance(args, dict):
-        return "arguments are not an object"
-    params = (functions.get(name) or {}).get("parameters") or {}
-    props = params.get("properties") or {}
-    for req in params.get("required") or []:
-        if req not in args:
-            return f"missing required parameter {req!r}"
-    for key, value in args.items():
-        if key not in props or key not in t_params:
-            return f"unexpected parameter {key!r}"
-        if not _type_ok(value, props[key].get("type")):
-            return f"parameter {key!r}: wrong type {type(value).__name__}"
-        if not _allowed(value, t_params[key], props[key]):
-            return f"parameter {key!r}: value {value!r} not allowed"
-    for key, options in t_params.items():
-        if key not in args and "" not in options:
-            return f"missing parameter {key!r}"
-    return None
-
-
-def score(calls: list[dict], record: dict, truth: list[dict], category: str) -> dict[str, Any]:
-    """``{"valid": 0/1, "reason": ...}`` for predicted ``calls`` (each ``{name: args}`` with
-    BFCL or OpenAI-mapped names) against the ground truth of ``record``."""
-    functions = {f["name"]: f for f in record["function"]}
-    back = {openai_name(n): n for n in functions}
-    calls = [{back.get(n, n): a for n, a in c.items()} for c in calls]
-    if category in ("simple_python", "multiple", "simple") and len(truth) == 1:
-        if len(calls) != 1:
-            return {"valid": 0.0, "reason": f"expected 1 call, got {len(calls)}"}
-        reason = call_matches(calls[0], truth[0], functions)
-        return {"valid": 0.0 if reason else 1.0, "reason": reason}
-    if len(calls) != len(truth):
-        return {"valid": 0.0, "reason": f"expected {len(truth)} calls, got {len(calls)}"}
-    ok = _assign(calls, truth, functions, set())
-    return {"valid": 1.0 if ok else 0.0, "reason": None if ok else "no order of the calls matches"}
-
-
-def _assign(calls: list[dict], truth: list[dict], functions: dict, used: set[int]) -> bool:
-    # backtracking over which call serves which ground-truth entry (any order)
-    if len(used) == len(truth):
-        return True
-    i = len(used)
-    for j, call in enumerate(calls):
-        if j in used or call_matches(call, truth[i], functions) is not None:
-            continue
-        used.add(j)
-        if _assign(calls, truth, functions, used):
-            return True
-        used.discard(j)
-    return False
+def score(calls: list[dict], record: dict, truth: list[dict] | None, category: str, *,
+          official: bool | None = None) -> dict[str, Any]:
+    """``{"valid": 0/1, "reason": ...}`` for predicted ``calls`` (each ``{name: args}``, with
+    BFCL or OpenAI-mapped names) on one record; ``official=None`` uses the official checker
+    when it is installed."""
+    if category in RELEVANCE_CATEGORIES:
+        has_call = any(isinstance(c, dict) and c for c in calls)
+        ok = not has_call if "irrelevance" in category else has_call
+        return {"valid": 1.0 if ok else 0.0,
+                "reason": None if ok else ("a call where none is right" if has_call else "no call")}
+    functions = [f for f in record["function"] if isinstance(f, dict)]
+    back = {openai_name(f["name"]): f["name"] for f in functions if isinstance(f.get("name"), str)}
+    calls = [{back.get(n, n): a for n, a in c.items()} if isinstance(c, dict) else c for c in calls]
+    use_official = official_available() if official is None else official
+    checker = bfcl_official if use_official else bfcl_checker
+    result = checker.check(functions, calls, truth or [], category)
+    return {"valid": 1.0 if result["valid"] else 0.0, "reason": result["error"]}
 
 
 def _read_jsonl(file: Path) -> list[dict]:
@@ -169,34 +142,64 @@ def _read_jsonl(file: Path) -> list[dict]:
     return rows
 
 
-def load(path: str | Path, categories: tuple[str, ...] = CATEGORIES, limit: int = 0) -> list[dict]:
-    """``[{"category", "record", "truth"}]`` from a BFCL data folder (with ``possible_answer/``)."""
+def categories_in(path: Path) -> tuple[str, ...]:
+    """The supported categories with a data file in ``path``, in BFCL's order (multi-turn
+    ones only when bfcl-eval is installed)."""
+    usable = CATEGORIES if bfcl_official.available() else SINGLE_TURN_CATEGORIES
+    return tuple(c for c in usable if (path / f"BFCL_v4_{c}.json").exists())
+
+
+def data_folder(config_data: str | None) -> Path:
+    """``--data``, else the installed package's data, else ``../shared/data/bfcl``."""
+    if config_data:
+        return Path(config_data)
+    if bfcl_official.available():
+        return bfcl_official.data_dir()
+    return shared_data_dir("bfcl")
+
+
+def load(path: str | Path, categories: tuple[str, ...] = (), limit: int = 0) -> list[dict]:
+    """``[{"category", "record", "truth"}]`` from a BFCL data folder (with
+    ``possible_answer/`` for the AST categories); ``categories`` default to every
+    supported one found there."""
     path = Path(path)
     out = []
-    for category in categories:
+    for category in categories or categories_in(path):
+        if category in UNSUPPORTED:
+            raise BenchmarkError(f"BFCL category {category!r} needs BFCL's agentic harness, not "
+                                 f"supported here (supported: {', '.join(CATEGORIES)})")
+        if category in MULTI_TURN_CATEGORIES and not bfcl_official.available():
+            raise BenchmarkError(f"BFCL category {category!r} runs on bfcl-eval's backends: "
+                                 f"pip install --no-deps bfcl-eval")
         if category not in CATEGORIES:
             raise BenchmarkError(f"unknown BFCL category {category!r} (known: {', '.join(CATEGORIES)})")
         file = path / f"BFCL_v4_{category}.json"
-        answers = path / "possible_answer" / f"BFCL_v4_{category}.json"
-        truths = {}
-        for n, row in enumerate(_read_jsonl(answers), 1):
-            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("ground_truth"), list):
-                raise BenchmarkError(f"{answers}:{n}: expected an object with id and ground_truth (a list)")
-            truths[row["id"]] = row["ground_truth"]
+        truths: dict = {}
+        if category not in RELEVANCE_CATEGORIES:
+            answers = path / "possible_answer" / f"BFCL_v4_{category}.json"
+            for n, row in enumerate(_read_jsonl(answers), 1):
+                if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("ground_truth"), list):
+                    raise BenchmarkError(f"{answers}:{n}: expected an object with id and ground_truth (a list)")
+                truths[row["id"]] = row["ground_truth"]
+        kept = 0
         for n, record in enumerate(_read_jsonl(file), 1):
-            if not isinstance(record, dict) or not isinstance(record.get("function"), list) \
-                    or not isinstance(record.get("question"), list) or not record["question"]:
-                raise BenchmarkError(f"{file}:{n}: expected an object with question and function lists")
-            if record.get("id") not in truths:
+            key = "involved_classes" if category in MULTI_TURN_CATEGORIES else "function"
+            if not isinstance(record, dict) or not isinstance(record.get(key), list) \
+                    or not isinstance(record.get("question"), list) or not record["question"] \
+                    or not all(isinstance(turn, list) for turn in record["question"]):
+                raise BenchmarkError(f"{file}:{n}: expected an object with question (a list of "
+                                     f"turns) and {key} lists")
+            if category not in RELEVANCE_CATEGORIES and record.get("id") not in truths:
                 raise BenchmarkError(f"{file}:{n}: $.id: no possible answer")
-            out.append({"category": category, "record": record, "truth": truths[record["id"]]})
-            if limit and len([o for o in out if o["category"] == category]) >= limit:
+            out.append({"category": category, "record": record, "truth": truths.get(record.get("id"))})
+            kept += 1
+            if limit and kept >= limit:
                 break
     return out
 
 
 class BFCLEvaluator:
-    """``toolfeedback eval --evaluator bfcl --model DIR [--subset simple_python,parallel]``."""
+    """``toolfeedback eval --evaluator bfcl --model DIR [--subset simple_python,live_simple,...]``."""
 
     name = "bfcl"
 
@@ -205,23 +208,36 @@ class BFCLEvaluator:
         from toolfeedback.evaluate.driver import load_runtime, single_turn_answers, write_predictions
         from toolfeedback.generation import ChatRequest
 
-        cats = tuple(s for s in config.subset.split(",") if s) or CATEGORIES
-        items = load(config.data or shared_data_dir("bfcl"), cats, config.limit)
+        cats = tuple(s for s in config.subset.split(",") if s)
+        items = load(data_folder(config.data), cats, config.limit)
         rt = load_runtime(config, pm)
         mode, fmt = rt["mode"], rt["tool_format"]
+        single = [it for it in items if it["category"] not in MULTI_TURN_CATEGORIES]
+        multi = [it for it in items if it["category"] in MULTI_TURN_CATEGORIES]
         requests = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),
-                                tools=tuple(to_openai_tool(f) for f in it["record"]["function"]),
-                                template_kwargs=mode.template_kwargs()) for it in items]
+                                tools=tuple(to_openai_tool(f, it["category"]) for f in it["record"]["function"]),
+                                template_kwargs=mode.template_kwargs()) for it in single]
         rows = []
         answers = single_turn_answers(rt, requests, desc="bfcl", batch_size=config.batch_size,
                                       quiet=config.quiet)
-        for it, text in zip(items, answers):
+        for it, text in zip(single, answers):
             calls = [{c.name: c.arguments} for c in fmt.parse(text).calls]
             result = score(calls, it["record"], it["truth"], it["category"])
             rows.append({"id": it["record"]["id"], "category": it["category"],
                          "response": text, "metrics": result})
+        if multi:
+            played = bfcl_multi_turn.play(multi, rt, to_openai_tool,
+                                          max_steps=config.max_turns or bfcl_multi_turn.MAX_STEPS)
+            for it, run in zip(multi, played):
+                result = bfcl_multi_turn.check(it["record"], it["truth"], run["turns"], run["forced"],
+                                               it["category"])
+                rows.append({"id": it["record"]["id"], "category": it["category"],
+                             "messages": run["messages"], "calls": run["turns"],
+                             "metrics": {"valid": 1.0 if result["valid"] else 0.0,
+                                         "reason": result["error"]}})
         write_predictions(config.predictions, rows)
-        return summarize(rows)
+        checker = f"bfcl-eval {bfcl_official.version()}" if official_available() else "fallback"
+        return {"checker": checker, **summarize(rows)}
 
 
 def summarize(rows: list[dict]) -> dict[str, Any]:

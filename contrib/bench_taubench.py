@@ -1,17 +1,25 @@
-"""tau-bench adapter (the FTRL release's copy): pass^1 from the final database state.
+"""tau-bench adapter (the FTRL release's copy of the data): pass^k from the final database state.
 
 Each task names a domain (``tau-bench/airline`` or ``tau-bench/retail``); the domain folder
-holds ``tools.json``, ``codes.json`` (every function takes the database ``data`` first) and
-the database files. Tools are stateful: each episode gets a fresh copy of the database.
-Scoring follows the release: replay the gold ``actions`` on a fresh copy; pass^1 = 1 when
-the episode's final database hashes equal to that reference, and every ``outputs`` string
-(lowercased) appears in an assistant message's content (lowercased, commas removed). The
-release looks only at assistant messages that also carry tool calls; ``outputs_in="all"``
-looks at every assistant message (the original tau-bench reading).
+holds ``tools.json``, ``codes.json`` (every function takes the database ``data`` first),
+the database files and ``wiki.md`` (the agent's system prompt). Tools are stateful: each
+episode gets a fresh copy of the database.
 
-Offline there is no simulated user (the release prompts GPT-4o for one): the task
-instruction is given as the user's message and the episode ends at the first reply
-without tool calls, so figures are not comparable to the paper's.
+The conversation follows tau-bench: a simulated user (:mod:`toolfeedback.contrib.taubench_user`,
+tau-bench's prompt, played by the agent's own model or by ``--user-backend`` /
+``--user-model``) opens it; the agent makes at most one tool call per turn; each reply
+without a call goes to the user, whose ``###STOP###`` ends the episode, as does a
+``transfer_to_human_agents`` call. An episode that does not end so within ``--max-turns``
+agent turns (30) scores 0, as in tau-bench. ``--user-backend none`` plays without a user:
+the instruction is the only user message and the first reply without a call ends it.
+
+Reward (tau-bench's): the gold ``actions`` replayed on a fresh database give the reference
+state; 1 when the episode's final database hashes equal to it and every ``outputs`` string
+(lowercased) is in an assistant message (lowercased, commas removed): with
+``scoring="official"`` a reply to the user (no tool call), as in tau-bench; with
+``"ftrl"`` an assistant message that carries a tool call, as the release's script reads it.
+With ``--trials k``, each task is played k times and pass^j (j = 1..k) is the mean over
+tasks of C(c, j) / C(k, j), c the task's passing trials (tau-bench's estimator).
 """
 
 from __future__ import annotations
@@ -101,12 +109,16 @@ def replay(domain: Domain, calls: list[ToolCall], executor=None) -> dict:
     return data
 
 
-def outputs_found(task: dict, messages: list[dict], outputs_in: str = "release") -> bool:
-    """Every expected output appears in an assistant message (see the module doc)."""
+def outputs_found(task: dict, messages: list[dict], outputs_in: str = "official") -> bool:
+    """Every expected output appears in an assistant message (see the module doc):
+    ``official`` reads replies without tool calls, ``ftrl`` those with; ``all`` every one."""
     for output in task.get("outputs") or []:
         found = False
         for m in messages:
-            if m.get("role") != "assistant" or (outputs_in == "release" and not m.get("tool_calls")):
+            if m.get("role") != "assistant":
+                continue
+            if (outputs_in == "official" and m.get("tool_calls")) or \
+                    (outputs_in in ("ftrl", "release") and not m.get("tool_calls")):
                 continue
             if output.lower() in (m.get("content") or "").lower().replace(",", ""):
                 found = True
@@ -117,11 +129,19 @@ def outputs_found(task: dict, messages: list[dict], outputs_in: str = "release")
 
 
 def score(task: dict, domain: Domain, final_state: dict, messages: list[dict], *,
-          reference: dict | None = None, outputs_in: str = "release") -> dict[str, float]:
-    """pass^1 of one episode given its final database and chat."""
+          reference: dict | None = None, outputs_in: str = "official") -> dict[str, float]:
+    """pass^1 of one finished episode given its final database and chat."""
     reference = reference if reference is not None else replay(domain, parse_actions(task["actions"]))
     ok = state_hash(final_state) == state_hash(reference) and outputs_found(task, messages, outputs_in)
     return {"pass^1": 1.0 if ok else 0.0}
+
+
+def pass_hat_k(successes: list[int], trials: int) -> dict[str, float]:
+    """tau-bench's pass^k for k = 1..trials from each task's number of passing trials."""
+    from math import comb
+
+    return {f"pass^{k}": mean(comb(c, k) / comb(trials, k) for c in successes)
+            for k in range(1, trials + 1)}
 
 
 def _check_task(task: Any) -> dict:
@@ -158,48 +178,113 @@ def load(path: str | Path, limit: int = 0) -> tuple[list[dict], dict[str, Domain
     return tasks, domains
 
 
+TERMINATE = "transfer_to_human_agents"
+
+
+def _user_runtime(config, pm, rt):
+    """The simulated user's generator: the agent's own, or ``--user-backend/--user-model``."""
+    import attrs
+
+    from toolfeedback.evaluate.driver import load_runtime
+
+    backend = config.user_backend or config.backend
+    model = config.user_model or config.model
+    if backend == config.backend and model == config.model:
+        return rt
+    return load_runtime(attrs.evolve(config, backend=backend, model=model), pm, require_tools=False)
+
+
+def play(episodes, users, rt, executor, max_turns: int, progress=None) -> None:
+    """Play tau-bench conversations: agent steps batched across episodes (one call per
+    turn), each reply without a call answered by the episode's user (``users[i]``, or
+    None: no user). Sets ``episode.finished`` to ``user_stop``, ``transfer``, ``answer``
+    (no user) or ``max_turns``."""
+    from toolfeedback.rollout.episodes import run_episodes
+
+    active = list(range(len(episodes)))
+    while active:
+        batch = [episodes[i] for i in active]
+        run_episodes(batch, generator=rt["generator"], tool_format=rt["tool_format"],
+                     mode=rt["mode"], executor=executor, params=rt["params"], max_turns=1,
+                     one_tool_only=True, stop_when=lambda ep, calls: calls[0].name == TERMINATE)
+        still = []
+        for i in active:
+            ep = episodes[i]
+            done = {"stopped": "transfer"}.get(ep.finished, "")
+            if ep.finished == "answer":
+                reply = users[i].reply(ep.messages) if users[i] is not None else None
+                if reply is None:
+                    done = "user_stop" if users[i] is not None else "answer"
+                else:
+                    ep.messages.append({"role": "user", "content": reply})
+            if not done and ep.turns >= max_turns:
+                done = "max_turns"
+            if done:
+                ep.finished = done
+                if progress is not None:
+                    progress.update(1)
+            else:
+                still.append(i)
+        active = still
+
+
 class TauBenchEvaluator:
-    """``toolfeedback eval --evaluator taubench --model DIR`` (agent-only, no simulated user)."""
+    """``toolfeedback eval --evaluator taubench --model DIR [--trials K] [--scoring official|ftrl]
+    [--user-backend openai --user-model NAME]``."""
 
     name = "taubench"
 
     def evaluate(self, config, pm) -> dict[str, Any]:
-        """Play every task with stateful tools, then compare end states with the gold replay."""
-        from toolfeedback.rollout.episodes import Episode, run_episodes
+        """Play every task (``--trials`` times) with a simulated user and stateful tools, then
+        compare end states with the gold replay."""
+        from toolfeedback.contrib.taubench_user import SimulatedUser
         from toolfeedback.evaluate.driver import load_runtime, write_predictions
+        from toolfeedback.rollout.episodes import Episode
         from toolfeedback.runtime.executor import InProcessExecutor
 
         tasks, domains = load(config.data or shared_data_dir("ftrl-tau-bench"), config.limit)
         rt = load_runtime(config, pm)
-        episodes = []
+        user_rt = None if config.user_backend == "none" else _user_runtime(config, pm, rt)
+        episodes, users, plays = [], [], []
         for i, task in enumerate(tasks):
             dom = domains[task["data_source"].split("/")[-1]]
-            episodes.append(Episode(
-                key=f"tau-{i}", codes=dom.codes, tools=dom.tools, state=dom.fresh(),
-                messages=[{"role": "system", "content": dom.wiki},
-                          {"role": "user", "content": task["instruction"]}]))
+            for trial in range(config.trials):
+                user = None if user_rt is None else SimulatedUser(
+                    task["instruction"], user_rt["generator"], user_rt["params"], user_rt["mode"])
+                first = task["instruction"] if user is None else user.opening()
+                episodes.append(Episode(
+                    key=f"tau-{i}-{trial}", codes=dom.codes, tools=dom.tools, state=dom.fresh(),
+                    messages=[{"role": "system", "content": dom.wiki},
+                              {"role": "user", "content": first}]))
+                users.append(user)
+                plays.append((i, trial))
         bar = progress_bar(len(episodes), "taubench", quiet=config.quiet)
         executor = InProcessExecutor()
         try:
-            run_episodes(episodes, generator=rt["generator"], tool_format=rt["tool_format"],
-                         mode=rt["mode"], executor=executor, params=rt["params"],
-                         max_turns=config.max_turns or 30, one_tool_only=True,
-                         stop_when=lambda ep, calls: calls[0].name == "transfer_to_human_agents",
-                         progress=bar)
+            play(episodes, users, rt, executor, config.max_turns or 30, progress=bar)
         finally:
             executor.close()
             bar.close()
-        rows = []
-        for task, ep in zip(tasks, episodes):
+        references = {}
+        rows, successes = [], [0] * len(tasks)
+        for (i, trial), ep in zip(plays, episodes):
+            task = tasks[i]
             dom = domains[task["data_source"].split("/")[-1]]
+            if i not in references:
+                references[i] = replay(dom, parse_actions(task["actions"]))
+            metrics = {"pass^1": 0.0} if ep.finished == "max_turns" else score(
+                task, dom, ep.state, ep.messages, reference=references[i], outputs_in=config.scoring)
+            successes[i] += int(metrics["pass^1"])
             rows.append({"instruction": task["instruction"], "data_source": task["data_source"],
-                         "messages": ep.messages, "metrics": score(task, dom, ep.state, ep.messages)})
+                         "trial": trial, "finished": ep.finished, "messages": ep.messages,
+                         "metrics": metrics})
         write_predictions(config.predictions, rows)
-        sources = sorted({r["data_source"] for r in rows})
-        return {"count": len(rows), "pass^1": mean(r["metrics"]["pass^1"] for r in rows),
-                "by_domain": {s: mean(r["metrics"]["pass^1"] for r in rows if r["data_source"] == s)
-                              for s in sources},
-                "note": "agent-only: no simulated user (offline)"}
+        sources = sorted({t["data_source"] for t in tasks})
+        return {"count": len(tasks), "trials": config.trials, "scoring": config.scoring,
+                "user": "none" if user_rt is None else (config.user_model or config.model),
+                **pass_hat_k(successes, config.trials),
+                "by_domain": {s: mean(successes[i] / config.trials for i, t in enumerate(tasks)
+                                      if t["data_source"] == s) for s in sources}}
 
 
 @hookimpl

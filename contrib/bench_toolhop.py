@@ -1,9 +1,9 @@
 """ToolHop adapter: multi-hop questions with executable tools, scored by answer correctness.
 
-A row becomes an :class:`~toolfeedback.types.Environment`: ``tools`` are its schemas,
-``codes`` each ``def`` of ``functions`` (top-level example statements after the def are
-dropped, so defining a tool never runs or prints anything), ``unsolved[tool]`` the
-sub-answers of the sub-questions that tool serves, ``answer`` the final answer.
+A row becomes an :class:`~toolfeedback.types.Environment` through
+:func:`toolfeedback.toolhop.to_environment` (the converter the ``toolhop`` source uses
+too; ``functions`` as a list of sources or as the release's name -> source object), with
+the scenario's prompt (the release's wording) as the user message.
 
 Answer correctness (AC) follows the FTRL release: the last message must be the
 assistant's, with content; AC = 1 when the answer matches that content (the release's
@@ -14,82 +14,51 @@ tools), ``free``. Solve-P/R/F1 of the tool calls is reported alongside.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
-from toolfeedback import hookimpl
+import attrs
+
+from toolfeedback import hookimpl, toolhop
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 from toolfeedback.progress import progress_bar
 from toolfeedback.runtime.matching import answer_matches, match_hits
-from toolfeedback.types import Environment, Metrics, ToolSpec
+from toolfeedback.types import Environment, Metrics
 
 DEFAULT_FILE = "toolhop_subset_first50.jsonl"
-_FORMAT = ("If the final answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
-           "If the final answer is a name, format it as follows: Firstname Lastname\n"
-           "If the final answer contains any number, format it as a number, not a word, and only "
-           "output that number. Do not include leading 0s.\n\n"
-           "Please provide the final answer in the following format: <answer>final answer here</answer>\n"
+# The release's prompts, verbatim (typo "final nswer" included: the published figures used it).
+_DIRECT = ("You will be asked a question, and should provide a short answer.\n"
+           "If the answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
+           "If the answer is a name, format it as follows: Firstname Lastname\n"
+           "If the answer contains any number, format it as a number, not a word, and only output "
+           "that number. Do not include leading 0s.\n\n"
+           "Please provide the answer in the following format: <answer>your answer here</answer>\n"
            "Answer as short as possible.\n")
+_TOOLS = ("If the final answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
+          "If the final nswer is a name, format it as follows: Firstname Lastname\n"
+          "If the final answer contains any number, format it as a number, not a word, and only "
+          "output that number. Do not include leading 0s.\n\n"
+          "Please provide the final answer in the following format: <answer>final answer here</answer>\n"
+          "Answer as short as possible.\n")
 PROMPTS = {
-    "direct": "You will be asked a question, and should provide a short answer.\n" + _FORMAT,
+    "direct": _DIRECT,
     "mandatory": ("You will be asked a question with some tools, and should provide a short final "
                   "answer.\nPlease note that you must call the tool at every step, you must not use "
-                  "your own knowledge. Your final answer must also be returned from the tool.\n" + _FORMAT),
-    "free": "You will be asked a question with some tools, and should provide a short final answer.\n" + _FORMAT,
+                  "your own knowledge. Your final answer must also be returned from the tool.\n" + _TOOLS),
+    "free": "You will be asked a question with some tools, and should provide a short final answer.\n" + _TOOLS,
 }
-_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def clean_code(source: str) -> str:
-    """Only the imports, definitions and constant assignments of ``source`` (no example calls)."""
-    tree = ast.parse(source)
-    kept = []
-    for node in tree.body:
-        if isinstance(node, _KEEP):
-            kept.append(node)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-            try:
-                ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            kept.append(node)
-    return "\n\n".join(ast.get_source_segment(source, n) or ast.unparse(n) for n in kept) + "\n"
-
-
-def _defined_names(source: str) -> list[str]:
-    return [n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def to_environment(row: dict, scenario: str = "mandatory") -> Environment:
-    """A ToolHop row -> an environment (see the module doc)."""
+    """A ToolHop row (either layout) -> an environment prompted for ``scenario``."""
     if scenario not in PROMPTS:
         raise ValueError(f"$.scenario: unknown {scenario!r} (known: {', '.join(PROMPTS)})")
-    schemas = row["tools"]
-    if not isinstance(schemas, dict):
-        raise ValueError("$.tools: expected an object sub-question -> tool schema")
-    codes: dict[str, str] = {}
-    for i, source in enumerate(row["functions"]):
-        try:
-            cleaned = clean_code(source)
-        except SyntaxError as exc:
-            raise ValueError(f"$.functions[{i}]: not valid Python ({exc.msg})") from None
-        for name in _defined_names(cleaned):
-            codes.setdefault(name, cleaned)
-    unsolved: dict[str, list[str]] = {}
-    tools: dict[str, ToolSpec] = {}
-    for question, schema in schemas.items():
-        spec = ToolSpec.from_openai(schema)
-        tools.setdefault(spec.name, spec)
-        if question in row["sub_task"]:
-            unsolved.setdefault(spec.name, []).append(str(row["sub_task"][question]))
-    prompt = PROMPTS[scenario] + f"Question: {row['question']}"
-    return Environment(
-        id=str(row.get("id", "")), messages=({"role": "user", "content": prompt},),
-        tools=tuple(tools.values()) if scenario != "direct" else (), codes=codes,
-        unsolved={k: tuple(v) for k, v in unsolved.items()}, answer=str(row["answer"]),
-        source=f"ToolHop/{scenario}", split="test",
-        metadata={"hop_count": row.get("hop_count"), "category": row.get("category")})
+    env = toolhop.to_environment(row)
+    messages = env.messages
+    if not row.get("messages"):  # the release keeps a row's own messages as they are
+        messages = ({"role": "user", "content": PROMPTS[scenario] + f"Question: {row['question']}"},)
+    return attrs.evolve(env, messages=messages, tools=env.tools if scenario != "direct" else (),
+                        source=f"ToolHop/{scenario}")
 
 
 def answer_correct(messages: list[dict], answer: str) -> bool:
@@ -119,14 +88,42 @@ def score(env: Environment, messages: list[dict]) -> dict[str, float]:
             "solve_p": metrics.precision, "solve_r": metrics.recall, "solve_f1": metrics.f1}
 
 
+def _json_array(path: Path) -> list | None:
+    """The rows of a ToolHop file that is one JSON array (the Hub's ``ToolHop.json``), or
+    None for JSONL."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError:
+        return None
+    if not head.startswith("["):
+        return None
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    return rows if isinstance(rows, list) else None
+
+
 def load(path: str | Path, scenario: str = "mandatory", limit: int = 0) -> list[Environment]:
-    """Environments of a ToolHop JSONL file (or folder holding the default file)."""
+    """Environments of a ToolHop file: JSONL (the release's ``ToolHop.jsonl``, our shared
+    subset) or one JSON array (the Hub's ``ToolHop.json``); a folder holds the default file."""
     from toolfeedback.jsonl import JsonlReader
 
     path = Path(path)
     if path.is_dir():
         path = path / DEFAULT_FILE
     envs = []
+    rows = _json_array(path)
+    if rows is not None:
+        for i, row in enumerate(rows[:limit] if limit else rows):
+            try:
+                envs.append(to_environment(row, scenario))
+            except ValueError as exc:
+                raise BenchmarkError(f"{path}: row {i}: {exc}") from None
+        return envs
     for _, env in JsonlReader(path, lambda row: to_environment(row, scenario)):
         envs.append(env)
         if limit and len(envs) >= limit:

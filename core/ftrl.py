@@ -3,11 +3,21 @@
 Released fields: ``messages``, ``tools`` (JSON string), ``codes`` (JSON string),
 ``unsolved_set`` (JSON string), ``solve_rate``, ``answer``, ``data_source``, ``split``.
 Ours, kept alongside: ``id``, ``pattern``, ``golden``, ``metadata``. Any other field is
-kept verbatim and written back, so released records round-trip losslessly.
+kept verbatim and written back. A record read and written back unchanged is the same text
+(with ``json.dumps(..., ensure_ascii=False)``, the release's own writer): the key order,
+the original text of the JSON-string fields nothing changed, and no ``id`` or defaults
+added where the record had none.
+
+Tool code must run under the release's executor too (``call_function``: ``exec(code)``
+inside a function, then ``eval(name)``): there, module-level names of the code are not
+visible inside the function. :func:`self_contained` moves them into the function body;
+:func:`release_call` runs a tool exactly that way, for tests and checks.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import hashlib
 import json
 from typing import Any
@@ -18,6 +28,9 @@ RELEASE_FIELDS = ("messages", "tools", "codes", "unsolved_set", "solve_rate", "a
                   "data_source", "split")
 OUR_FIELDS = ("id", "pattern", "golden", "metadata")
 EXTRA_KEY = "ftrl_extra"
+TEXT_KEY = "ftrl_text"  # metadata entry: the record's key order and JSON-string field texts
+_TEXT_FIELDS = ("tools", "codes", "unsolved_set")
+_DEFAULTS = {"solve_rate": 0.0, "answer": "", "data_source": "", "split": "train"}
 
 
 class FieldError(ValueError):
@@ -138,8 +151,12 @@ def from_record(record: Any) -> Environment:
     env_id = record.get("id")
     if env_id is not None and not isinstance(env_id, str):
         raise FieldError("$.id", "expected a string")
+    env_id = env_id or record_id(record)
+    metadata = {**metadata, TEXT_KEY: {"keys": list(record),
+                                       **{k: record[k] for k in _TEXT_FIELDS
+                                          if isinstance(record[k], str)}}}
     return Environment(
-        id=env_id or record_id(record),
+        id=env_id,
         messages=tuple(messages),
         tools=tools,
         codes=codes,
@@ -154,10 +171,24 @@ def from_record(record: Any) -> Environment:
     )
 
 
+def _unchanged(key: str, text: str, env: Environment) -> bool:
+    try:
+        value = json.loads(text)
+        if key == "tools":
+            return parse_tools(value) == env.tools
+        if key == "codes":
+            return value == env.codes
+        return {k: tuple(v) for k, v in value.items()} == dict(env.unsolved)
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
 def to_record(env: Environment) -> dict[str, Any]:
-    """Serialize to the FTRL release format plus our fields (JSON strings where the release has them)."""
+    """Serialize to the FTRL release format plus our fields (JSON strings where the release
+    has them); a record read by :func:`from_record` and not changed comes back as it was."""
     metadata = dict(env.metadata)
     extra = metadata.pop(EXTRA_KEY, {})
+    text = metadata.pop(TEXT_KEY, None) or {}
     record: dict[str, Any] = {
         "messages": list(env.messages),
         "tools": json.dumps([t.to_openai() for t in env.tools], ensure_ascii=False),
@@ -177,7 +208,81 @@ def to_record(env: Environment) -> dict[str, Any]:
     if metadata:
         record["metadata"] = metadata
     record.update(extra)
-    return record
+    if not text:
+        return record
+    for key in _TEXT_FIELDS:  # the original text of what nothing changed
+        if isinstance(text.get(key), str) and _unchanged(key, text[key], env):
+            record[key] = text[key]
+    keys = text.get("keys") or []
+    for key in [k for k in record if k not in keys and k in _DEFAULTS]:
+        if record[key] == _DEFAULTS[key] and type(record[key]) is type(_DEFAULTS[key]):
+            del record[key]  # a default from_record filled in, not a value of the record
+    if "id" not in keys and record["id"] == record_id(record):
+        del record["id"]  # reading the record back gives the same id
+    return {**{k: record[k] for k in keys if k in record},
+            **{k: v for k, v in record.items() if k not in keys}}
+
+
+def self_contained(code: str, name: str) -> str:
+    """``code`` with every top-level statement other than ``def name`` moved into that
+    function (after its docstring), so it runs under the release's executor, where the
+    function cannot see module-level names. Code already self-contained is returned as is.
+    Raises ``ValueError`` when ``code`` does not define ``name``."""
+    tree = ast.parse(code)
+    target = next((n for n in reversed(tree.body) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and n.name == name), None)
+    if target is None:
+        raise ValueError(f"code does not define {name!r}")
+    if len(tree.body) == 1:
+        return code
+    lines = code.splitlines()
+    start = min([target.lineno] + [d.lineno for d in target.decorator_list]) - 1
+    moved = [line for line in lines[:start] + lines[target.end_lineno:]]
+    while moved and not moved[0].strip():
+        moved.pop(0)
+    while moved and not moved[-1].strip():
+        moved.pop()
+    first = target.body[0]
+    has_doc = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+               and isinstance(first.value.value, str))
+    split = first.end_lineno if has_doc else first.lineno - 1
+    indent = " " * first.col_offset
+    body = [indent + line if line.strip() else "" for line in moved] + [""]
+    out = lines[start:split] + body + lines[split:target.end_lineno]
+    result = "\n".join(out) + "\n"
+    if self_contained_problem(result, name) is not None:  # e.g. a multi-line string moved
+        raise ValueError(f"cannot make {name!r} self-contained")
+    return result
+
+
+def self_contained_problem(code: str, name: str) -> str | None:
+    """Why ``code`` is not a single self-contained function ``name`` (or None)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return f"does not compile: {exc.msg}"
+    others = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                           and n.name == name)]
+    if len(others) == len(tree.body):
+        return f"does not define {name!r}"
+    if others:
+        return f"top-level statement at line {others[0].lineno} outside {name!r}"
+    return None
+
+
+def release_call(name: str, arguments: dict, code: str, **kwargs) -> str:
+    """Run tool ``name`` as the release's ``call_function`` does (``exec(code)`` in a
+    function's scope, then ``eval(name)``, the result JSON-dumped when a dict or list, else
+    ``str``); raises what the tool raises. Unsafe: only for trusted code (tests, checks)."""
+    # globals without the caller's names, and a locals dict of their own: what exec/eval
+    # inside a function gives (CPython before 3.13), whatever this Python's version
+    scope: dict[str, Any] = {"__builtins__": builtins, "__name__": "ftrl_release"}
+    local: dict[str, Any] = {}
+    exec(compile(code, f"<tool {name}>", "exec"), scope, local)  # noqa: S102 - trusted code
+    predict = eval(name, scope, local)(**arguments, **kwargs)  # noqa: S307
+    if type(predict) in (dict, list):
+        return json.dumps(predict, ensure_ascii=False)
+    return predict if type(predict) is str else str(predict)
 
 
 def read_environments(path, *, on_error: str = "stop"):

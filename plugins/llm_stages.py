@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from toolfeedback import hookimpl
 from toolfeedback.build.construction import Draft, Question, Rejected
+from toolfeedback.ftrl import self_contained
 from toolfeedback.generation import ChatRequest, SamplingParams
 from toolfeedback.runtime.matching import answer_matches
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall, ToolSpec
@@ -323,7 +324,12 @@ class Deploy:
                 name=name, document=json.dumps(doc.to_openai()["function"], indent=1, ensure_ascii=False),
                 examples="\n".join(f"{name}(**{json.dumps(c.arguments, ensure_ascii=False)}) -> {a!r}"
                                    for c, a in examples) or "(none: this tool answers no sub-question)")
-            codes[name] = ask(ctx, self.stage, text, lambda r, n=name, ex=examples: self._check(r, n, ex, ctx))
+            code = ask(ctx, self.stage, text, lambda r, n=name, ex=examples: self._check(r, n, ex, ctx))
+            try:  # one self-contained function, so the release's executor runs it too
+                code = self_contained(code, name)
+            except (ValueError, SyntaxError):
+                pass
+            codes[name] = code
         scenario = draft.scenario
         return Environment(
             id=scenario.id, messages=({"role": "user", "content": scenario.question},),

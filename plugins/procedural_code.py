@@ -1,6 +1,7 @@
 """Localized deployment for the procedural pipeline: readable Python source per tool.
 
-Each tool is one self-contained function using only the standard library. A lookup
+Each tool is one self-contained function using only the standard library (its imports,
+tables and helpers live inside it: the release's executor sees nothing else). A lookup
 embeds the facts of just the entities its environment mentions (a correct call returns
 the sub-answer, other fields of those entities return their true values), answers
 unknown names with plausible values derived from a stable hash of the arguments (the
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
+
+from toolfeedback.ftrl import self_contained
 
 from .procedural_docs import CALC_OPERATIONS, DATE_OPERATIONS
 from .procedural_world import CONVERSIONS, LABELS, SCHEMA, UNIT_FIELDS, World
@@ -230,7 +233,14 @@ def _signature(required: list[str], optional: dict[str, object]) -> str:
 
 def render_code(name: str, model: dict, world: World, mentioned: list[str], answers: list[str],
                 rng: random.Random, description: str = "") -> str:
-    """Python source defining function ``name`` for the tool ``model``."""
+    """Python source defining function ``name`` for the tool ``model``: one self-contained
+    function (its imports, tables and helpers inside it), so the release's executor, which
+    ``exec``s the code inside a function and then ``eval``s the name, runs it too."""
+    return self_contained(_render(name, model, world, mentioned, answers, rng, description), name)
+
+
+def _render(name: str, model: dict, world: World, mentioned: list[str], answers: list[str],
+            rng: random.Random, description: str = "") -> str:
     kind, options = model["kind"], model.get("options", ())
     doc = _doc(description or f"{name}: a locally deployed tool.")
     if kind == "lookup":

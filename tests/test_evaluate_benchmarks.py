@@ -17,32 +17,93 @@ def rot(fixtures_dir):
     return bench_rotbench.load(fixtures_dir / "rotbench")
 
 
-def test_rotbench_loads_both_noise_levels(rot):
-    assert [s["data_source"] for s in rot] == ["RoTBench/clean"] * 4 + ["RoTBench/slight"] * 2
-    assert rot[0]["messages"][0]["role"] == "system" and rot[0]["messages"][1]["role"] == "user"
+def test_rotbench_loads_every_file_and_keeps_every_turn(rot):
+    assert [s["data_source"] for s in rot] == (["RoTBench/clean"] * 4 + ["RoTBench/slight"] * 2
+                                               + ["RoTBench/Third_Turn/clean"] * 3)
+    assert [m["role"] for m in rot[0]["messages"]] == ["system", "user"]
+    third = rot[6]
+    assert [m["role"] for m in third["messages"]] == ["system", "user", "assistant", "tool",
+                                                      "assistant", "tool"]
+    assert "max_length" in third["messages"][4]["content"] and third["messages"][5]["content"] == "'ja'"
+    assert [m["role"] for m in rot[8]["messages"]][-3:] == ["tool", "assistant", "user"]
+    assert rot[8]["messages"][-1]["content"] == "10"  # the reply to an ask_to_user turn
+    assert rot[0]["tools"][-2:] == ["ask_to_user", "finish"]
 
 
-def test_rotbench_perfect_partial_wrong(rot):
-    answers = rot[0]["answer"]  # get_translation_nllb or get_translation_baidu
-    perfect = answers[1]
-    assert bench_rotbench.score(perfect, answers) == {"TS": 1.0, "PI": 1.0, "CF": 1.0}
-    # right tool and parameter names, one wrong value
-    wrong_value = ('Thought: x\nAction: get_translation_baidu\nAction Input: '
-                   '{"text": "See you later", "tgt_lang": "fr"}')
-    assert bench_rotbench.score(wrong_value, answers) == {"TS": 1.0, "PI": 1.0, "CF": 0.0}
-    # right tool, a missing parameter
+def _both(prediction, sample):
+    return (bench_rotbench.score(prediction, sample["answer"], sample["tools"], "official"),
+            bench_rotbench.score(prediction, sample["answer"], sample["tools"], "ftrl"))
+
+
+ALL, NONE = {"TS": 1.0, "PI": 1.0, "CF": 1.0}, {"TS": 0.0, "PI": 0.0, "CF": 0.0}
+
+
+def _carried_over(sample, k):
+    """evaluate.py deletes a "None"-valued parameter from the prediction for good when it
+    meets an earlier answer of the same tool: a later answer with that parameter then fails."""
+    tool, params = bench_rotbench.parse_action(sample["answer"][k])
+    return any(bench_rotbench.parse_action(a)[0] == tool and "None" in bench_rotbench.parse_action(a)[1].values()
+               for a in sample["answer"][:k])
+
+
+def test_rotbench_gold_scores_full_and_wrong_scores_zero_both_ways(rot):
+    carried = empty = 0
+    for sample in rot:
+        for k, answer in enumerate(sample["answer"]):
+            official, ftrl = _both(answer, sample)
+            assert ftrl == ALL
+            expected = {"TS": 1.0, "PI": 1.0, "CF": 0.0} if _carried_over(sample, k) else ALL
+            if bench_rotbench.parse_action(answer)[1] == {}:
+                expected = NONE  # evaluate.py skips an empty input before looking at the tool
+                empty += 1
+            carried += expected not in (ALL, NONE)
+            assert official == expected, (sample["id"], k)
+        assert _both("Action: no_such_tool\nAction Input: {\"a\": 1}", sample) == (NONE, NONE)
+        assert _both("no idea", sample) == (NONE, NONE)
+    assert carried == 6  # "dog", "bird", "fish" of the Danish record (clean and slight), by hand
+    assert empty == 1  # get_random_event {} of "an event with maximum accessibility"
+
+
+def test_rotbench_hand_checked_records_official_vs_ftrl(rot):
+    first = rot[0]  # nllb (max_length "None") or baidu {"text": "See you later", "tgt_lang": "jp"}
+    # a parameter whose answer is "None" may take any value in RoTBench's rules, not the release's
+    nllb = ('Thought: x\nAction: get_translation_nllb\nAction Input: {"input_text": "See you later", '
+            '"tgt_lang": "jpn_Jpan", "src_lang": "eng_Latn", "max_length": "100"}')
+    assert _both(nllb, first) == (ALL, {"TS": 1.0, "PI": 1.0, "CF": 0.0})
+    # values swapped between parameters: equal multisets (release) but unequal dicts (RoTBench)
+    swapped = 'Action: get_translation_baidu\nAction Input: {"text": "jp", "tgt_lang": "See you later"}'
+    assert _both(swapped, first) == ({"TS": 1.0, "PI": 1.0, "CF": 0.0}, ALL)
+    # an empty input scores nothing in RoTBench's rules; the release still counts the tool
+    empty = "Action: get_translation_baidu\nAction Input: {}"
+    assert _both(empty, first) == (NONE, {"TS": 1.0, "PI": 0.0, "CF": 0.0})
+    wrong_value = 'Action: get_translation_baidu\nAction Input: {"text": "See you later", "tgt_lang": "fr"}'
+    assert _both(wrong_value, first) == ({"TS": 1.0, "PI": 1.0, "CF": 0.0},) * 2
     missing = 'Action: get_translation_baidu\nAction Input: {"text": "See you later"}'
-    assert bench_rotbench.score(missing, answers) == {"TS": 1.0, "PI": 0.0, "CF": 0.0}
-    assert bench_rotbench.score('Action: finish\nAction Input: {"answer": "x"}', answers)["TS"] == 0.0
-    assert bench_rotbench.score("no idea", answers) == {"TS": 0.0, "PI": 0.0, "CF": 0.0}
+    assert _both(missing, first) == ({"TS": 1.0, "PI": 0.0, "CF": 0.0},) * 2
+    trailing = 'Action: get_translation_baidu\nAction Input: {"text": "See you later", "tgt_lang": "jp"}\nDone.'
+    assert _both(trailing, first) == (NONE, NONE)
+    finish = rot[7]  # the answer is finish with a long recommendation
+    assert finish["answer"][0].startswith("Thought:\nAction: finish")
+    other = 'Action: finish\nAction Input: {"answer": "Try beatboxing."}'
+    assert _both(other, finish) == (ALL, {"TS": 1.0, "PI": 1.0, "CF": 0.0})
 
 
 def test_rotbench_summary_averages(rot):
-    rows = [{**s, "metrics": bench_rotbench.score(s["answer"][0] if i % 2 == 0 else "x", s["answer"])}
+    rows = [{**s, "metrics": bench_rotbench.score(s["answer"][0] if i % 2 == 0 else "x", s["answer"], s["tools"])}
             for i, s in enumerate(rot)]
     report = bench_rotbench.summarize(rows)
-    assert report["TS"] == pytest.approx(0.5) and report["CF"] == pytest.approx(0.5)
-    assert set(report["by_source"]) == {"RoTBench/clean", "RoTBench/slight"}
+    assert report["TS"] == pytest.approx(5 / 9) and report["CF"] == pytest.approx(5 / 9)
+    assert set(report["by_source"]) == {"RoTBench/clean", "RoTBench/slight", "RoTBench/Third_Turn/clean"}
+
+
+def test_rotbench_subsets(fixtures_dir):
+    third = bench_rotbench.load(fixtures_dir / "rotbench", ("Third_Turn/clean",))
+    assert len(third) == 3
+    assert len(bench_rotbench.load(fixtures_dir / "rotbench", ("clean",))) == 4
+    with pytest.raises(BenchmarkError, match="unknown RoTBench subset"):
+        bench_rotbench.load(fixtures_dir / "rotbench", ("Fifth_Turn/clean",))
+    with pytest.raises(BenchmarkError, match="heavy.json: no such file"):
+        bench_rotbench.load(fixtures_dir / "rotbench", ("heavy",))
 
 
 def test_rotbench_bad_file_names_it(tmp_path):
@@ -50,64 +111,6 @@ def test_rotbench_bad_file_names_it(tmp_path):
     bad.write_text("[{\"conversations\": [{\"from\": \"system\", \"value\": \"s\"}]}]")
     with pytest.raises(BenchmarkError, match="clean.json: record 0"):
         bench_rotbench.load(bad)
-
-
-# --------------------------------------------------------------------------- BFCL
-
-@pytest.fixture
-def bfcl(fixtures_dir):
-    return bench_bfcl.load(fixtures_dir / "bfcl")
-
-
-def _perfect(item):
-    return [{bench_bfcl.openai_name(n): {k: v[0] for k, v in p.items() if v[0] != ""}}
-            for t in item["truth"] for n, p in t.items()]
-
-
-def test_bfcl_schema_mapping(bfcl):
-    record = next(i for i in bfcl if i["record"]["id"] == "simple_python_1")["record"]
-    tool = bench_bfcl.to_openai_tool(record["function"][0])
-    assert tool["function"]["name"] == "math_factorial"
-    assert tool["function"]["parameters"]["type"] == "object"
-    floats = [i for i in bfcl if '"float"' in json.dumps(i["record"]["function"])]
-    assert floats and '"float"' not in json.dumps([bench_bfcl.to_openai_tool(f) for f in floats[0]["record"]["function"]])
-
-
-def test_bfcl_perfect_predictions_match(bfcl):
-    assert len(bfcl) == 12
-    for item in bfcl:
-        result = bench_bfcl.score(_perfect(item), item["record"], item["truth"], item["category"])
-        assert result["valid"] == 1.0, (item["record"]["id"], result)
-
-
-def test_bfcl_parallel_any_order_and_wrong_cases(bfcl):
-    item = next(i for i in bfcl if i["category"] == "parallel_multiple")
-    calls = _perfect(item)
-    assert len(calls) > 1
-    assert bench_bfcl.score(calls[::-1], item["record"], item["truth"], item["category"])["valid"] == 1.0
-    assert bench_bfcl.score(calls[:-1], item["record"], item["truth"], item["category"])["valid"] == 0.0
-    simple = next(i for i in bfcl if i["record"]["id"] == "simple_python_0")  # base 10, height 5
-    ok = {"calculate_triangle_area": {"base": 10, "height": 5}}
-    rec, truth = simple["record"], simple["truth"]
-    assert bench_bfcl.score([ok], rec, truth, "simple_python")["valid"] == 1.0
-    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 6}}], rec, truth,
-                            "simple_python")["reason"].startswith("parameter 'height'")
-    assert "missing required" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10}}], rec,
-                                                  truth, "simple_python")["reason"]
-    assert "wrong type" in bench_bfcl.score([{"calculate_triangle_area": {"base": "10", "height": 5}}],
-                                            rec, truth, "simple_python")["reason"]
-    assert "unexpected" in bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "x": 1}}],
-                                            rec, truth, "simple_python")["reason"]
-    assert bench_bfcl.score([ok, ok], rec, truth, "simple_python")["valid"] == 0.0
-    # strings compare case- and punctuation-insensitively, optional "units" may be given
-    assert bench_bfcl.score([{"calculate_triangle_area": {"base": 10, "height": 5, "unit": "Units"}}],
-                            rec, truth, "simple_python")["valid"] == 1.0
-
-
-def test_bfcl_summary(bfcl):
-    rows = [{"category": i["category"], "metrics": {"valid": 1.0 if n % 3 else 0.0}} for n, i in enumerate(bfcl)]
-    report = bench_bfcl.summarize(rows)
-    assert report["count"] == 12 and report["accuracy"] == pytest.approx(8 / 12)
 
 
 # --------------------------------------------------------------------------- ToolHop
@@ -171,15 +174,16 @@ def tau(fixtures_dir):
 
 
 def _play_gold(task, domain):
-    """A 'perfect' agent: the gold actions, each in its own assistant turn."""
+    """A 'perfect' agent: the gold actions, each in its own assistant turn, then a reply
+    to the user saying the expected outputs."""
     from toolfeedback.runtime.executor import InProcessExecutor
 
     data, messages, ex = domain.fresh(), [], InProcessExecutor()
     for call in bench_taubench.parse_actions(task["actions"]):
         result = ex.run_calls("r", domain.codes, [call], episode="e", state=data)[0]
-        messages.append({"role": "assistant", "content": " ".join(task["outputs"]),
-                         "tool_calls": [call.to_openai()]})
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call.to_openai()]})
         messages.append({"role": "tool", "content": result.content, "tool_call_id": call.id})
+    messages.append({"role": "assistant", "content": "Done: " + " ".join(task["outputs"])})
     return data, messages
 
 
@@ -201,12 +205,52 @@ def test_taubench_perfect_partial_wrong(tau):
     assert bench_taubench.score(task, retail, retail.fresh(), [])["pass^1"] == 0.0
 
 
-def test_taubench_outputs_rule_release_vs_all(tau):
+def test_taubench_outputs_rule_official_vs_ftrl(tau):
     tasks, _ = tau
     task = tasks[0]
     reply = [{"role": "assistant", "content": "Your refund is 1,939.05 dollars."}]
-    assert not bench_taubench.outputs_found(task, reply)  # the release reads tool-call turns only
-    assert bench_taubench.outputs_found(task, reply, outputs_in="all")
+    with_call = [{**reply[0], "tool_calls": [{"id": "c", "type": "function",
+                                               "function": {"name": "x", "arguments": "{}"}}]}]
+    assert bench_taubench.outputs_found(task, reply)  # tau-bench reads the replies to the user
+    assert not bench_taubench.outputs_found(task, with_call)
+    assert not bench_taubench.outputs_found(task, reply, outputs_in="ftrl")  # the release: call turns
+    assert bench_taubench.outputs_found(task, with_call, outputs_in="ftrl")
+    assert bench_taubench.outputs_found(task, reply + with_call, outputs_in="all")
+
+
+def test_pass_hat_k_is_tau_benchs_estimator():
+    # 3 tasks, 4 trials: 4, 2 and 0 passes
+    report = bench_taubench.pass_hat_k([4, 2, 0], 4)
+    assert report["pass^1"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert report["pass^2"] == pytest.approx((1 + 1 / 6 + 0) / 3)
+    assert report["pass^4"] == pytest.approx(1 / 3)
+
+
+def test_simulated_user_prompt_and_stop_rule():
+    from toolfeedback.contrib.taubench_user import SimulatedUser, system_prompt
+    from toolfeedback.generation import Completion
+
+    prompt = system_prompt("You are Mia; cancel order #1.")
+    assert prompt.startswith("You are a user interacting with an agent.\n\nInstruction: You are Mia; "
+                             "cancel order #1.\n\nRules:\n- Just generate one line at a time")
+    assert "generate '###STOP###' as a standalone message" in prompt
+
+    class Scripted:
+        def __init__(self, lines):
+            self.lines, self.seen = iter(lines), []
+
+        def generate(self, requests, params):
+            self.seen.append(requests[0].messages)
+            return [[Completion(text=next(self.lines))]]
+
+    gen = Scripted(["Hi, I need help.", "My order is #1.", "Thanks! ###STOP###"])
+    user = SimulatedUser("cancel order #1", gen, None)
+    assert user.opening() == "Hi, I need help."
+    agent_chat = [{"role": "assistant", "content": "What is your order?"}]
+    assert user.reply(agent_chat) == "My order is #1."
+    assert gen.seen[-1][-1] == {"role": "user", "content": "What is your order?"}
+    assert user.reply([{"role": "assistant", "content": "Done."}]) is None
+    assert user.reply([{"role": "assistant", "content": "Anything else?"}]) is None
 
 
 def test_taubench_replay_does_not_touch_the_pristine_database(tau):
@@ -230,7 +274,7 @@ def test_taubench_unknown_domain_is_a_clear_error(tmp_path):
 # --------------------------------------------------------------------------- full data (optional)
 
 def test_full_shared_data_loads(shared_data):
-    assert len(bench_rotbench.load(shared_data / "rotbench")) == 315
+    assert len(bench_rotbench.load(shared_data / "rotbench")) == 105 + 210 + 70
     assert len(bench_bfcl.load(shared_data / "bfcl")) == 1000
     envs = bench_toolhop.load(shared_data / "toolhop")
     assert len(envs) == 50 and all(e.total_answers >= 1 for e in envs)
@@ -253,4 +297,67 @@ def test_malformed_benchmark_files_name_file_and_line(tmp_path, fixtures_dir):
     with pytest.raises(BenchmarkError, match=r"possible_answer/BFCL_v4_multiple.json:1"):
         bench_bfcl.load(bfcl, ("multiple",))
     with pytest.raises(BenchmarkError, match="unknown BFCL category"):
-        bench_bfcl.load(bfcl, ("live_simple",))
+        bench_bfcl.load(bfcl, ("live_simplest",))
+    with pytest.raises(BenchmarkError, match="agentic harness"):
+        bench_bfcl.load(bfcl, ("memory",))
+
+
+# --------------------------------------------------------------------------- ToolHop: one converter
+
+def _release_layout(row):
+    """The FTRL release's layout of a row: ``functions`` as tool name -> source."""
+    from toolfeedback import toolhop
+
+    return {**row, "functions": {name: code for code in row["functions"]
+                                 for name in toolhop.defined_functions(code)}}
+
+
+def test_toolhop_both_layouts_give_the_same_environment(fixtures_dir):
+    from toolfeedback import toolhop
+
+    for line in (fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        listed, released = toolhop.to_environment(row), toolhop.to_environment(_release_layout(row))
+        assert listed.codes and listed == released
+        assert set(listed.codes) == set(listed.tool_names())
+        bench = bench_toolhop.to_environment(_release_layout(row), "free")
+        assert bench.codes == listed.codes and bench.messages[0]["content"].endswith(row["question"])
+
+
+def test_toolhop_source_and_benchmark_share_the_converter(fixtures_dir, tmp_path):
+    from toolfeedback import toolhop
+    from toolfeedback.build.pipeline import BuildConfig
+    from toolfeedback.plugins.source_ftrl import ToolhopSource
+
+    row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
+    file = tmp_path / "release.jsonl"
+    file.write_text(json.dumps(_release_layout(row)) + "\n")
+    (env,) = ToolhopSource().scenarios(BuildConfig(source="toolhop", input=str(file)), None)
+    assert env == toolhop.to_environment(row)
+    assert bench_toolhop.to_environment(row).codes == env.codes
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"functions": {"genealogy_query": "x = 1\n"}}, r"\$\.functions\.genealogy_query: defines no function"),
+    ({"functions": ["def f(:\n"]}, r"\$\.functions\[0\]: not valid Python"),
+    ({"functions": "def f(): pass"}, r"\$\.functions: expected a list"),
+    ({"sub_task": {}}, r"\$\.sub_task: no answer"),
+])
+def test_toolhop_bad_rows_name_the_field(fixtures_dir, change, message):
+    from toolfeedback import toolhop
+
+    row = json.loads((fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()[0])
+    with pytest.raises(ValueError, match=message):
+        toolhop.to_environment({**row, **change})
+
+
+def test_toolhop_hub_json_array_and_rows_without_sub_task(fixtures_dir, tmp_path):
+    rows = [json.loads(l) for l in (fixtures_dir / "toolhop" / "toolhop_4.jsonl").read_text().splitlines()]
+    array = tmp_path / "ToolHop.json"  # the Hub's file: one JSON array, release layout inside
+    array.write_text(json.dumps([_release_layout(r) for r in rows], indent=1))
+    envs = bench_toolhop.load(array, "free")
+    assert [e.codes for e in envs] == [e.codes for e in bench_toolhop.load(fixtures_dir / "toolhop" / "toolhop_4.jsonl")]
+    assert len(bench_toolhop.load(array, limit=2)) == 2
+    bare = {k: v for k, v in rows[0].items() if k != "sub_task"}
+    env = bench_toolhop.to_environment(bare)
+    assert env.total_answers == 0 and env.codes and env.answer == "15"

@@ -248,13 +248,15 @@ def _reason_key(reason: str) -> str:
 @define
 class VerifyReport:
     """Outcome of ``verify``: records checked, passed, replayed (had golden calls), and
-    the failures as ``(line, id, reason)`` (the first ``max_kept``)."""
+    the failures as ``(line, id, reason)`` (the first ``max_kept``); ``unreadable`` counts
+    the lines that did not parse as a record."""
 
     total: int = 0
     passed: int = 0
     replayed: int = 0
     failed: int = 0
     failures: list = field(factory=list)
+    unreadable: int = 0
 
     @property
     def ok(self) -> bool:
@@ -270,19 +272,19 @@ def verify(path, pm=None, *, executor=None, timeout: float = 10.0, quiet: bool =
     solved and the final answer must follow. Without (released data): schemas, that every
     tool's code compiles and defines that tool. Unreadable lines count as failures.
     """
-    from ..ftrl import read_environments
+    from ..ftrl import from_record
+    from ..jsonl import JsonlReader
 
     report = VerifyReport()
     own = executor is None
     executor = executor or make_executor(executor_kind, timeout=timeout)
-    reader = read_environments(path, on_error="skip")
-    seen_errors = 0
+    # the reader keeps the errors since the last good line (at most max_kept); they are
+    # reported and cleared at each good line, so every bad line keeps its own number
+    reader = JsonlReader(path, from_record, on_error="skip", max_errors_kept=max(1, max_kept))
     try:
         with progress_bar(None, "verify", quiet=quiet, unit="env") as bar:
             for lineno, env in reader:
-                while seen_errors < reader.skipped:  # lines the reader could not parse
-                    _fail(report, reader.errors[min(seen_errors, len(reader.errors) - 1)], max_kept)
-                    seen_errors += 1
+                _drain(report, reader, max_kept)
                 report.total += 1
                 reason = check_environment(env, executor, timeout=timeout)
                 report.replayed += bool(env.golden)
@@ -293,13 +295,22 @@ def verify(path, pm=None, *, executor=None, timeout: float = 10.0, quiet: bool =
                     if len(report.failures) < max_kept:
                         report.failures.append((lineno, env.id, reason))
                 bar.update(1)
-            while seen_errors < reader.skipped:
-                _fail(report, reader.errors[min(seen_errors, len(reader.errors) - 1)], max_kept)
-                seen_errors += 1
+            _drain(report, reader, max_kept)
     finally:
         if own:
             executor.close()
     return report
+
+
+def _drain(report: VerifyReport, reader, max_kept: int) -> None:
+    """Count the lines the reader skipped since the last call; keep their errors."""
+    for error in reader.errors:
+        _fail(report, error, max_kept)
+    unkept = reader.skipped - report.unreadable - len(reader.errors)
+    report.total += unkept
+    report.failed += unkept
+    report.unreadable = reader.skipped
+    reader.errors.clear()
 
 
 def _fail(report: VerifyReport, error, max_kept: int) -> None:

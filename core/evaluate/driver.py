@@ -50,8 +50,19 @@ class EvalConfig:
         "help": "solve: score only environments of this split, train or test (default: all)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     subset: str = field(default="", metadata={
-        "help": "benchmark part: toolhop scenario (direct|mandatory|free), rotbench noise "
-                "(clean,slight), bfcl categories (simple_python,multiple,parallel,parallel_multiple)"})
+        "help": "benchmark part: toolhop scenario (direct|mandatory|free), rotbench files "
+                "(clean,slight,Third_Turn/clean; default all present), bfcl categories "
+                "(simple_python,live_simple,multi_turn_base,...; default all present)"})
+    scoring: str = field(default="official", metadata={
+        "help": "benchmark rules: official (the benchmark's own scorer) or ftrl (the FTRL "
+                "release's evaluation script); rotbench, taubench"})
+    trials: int = field(default=1, metadata={
+        "help": "taubench: trials per task; pass^k is reported for every k up to this"})
+    user_backend: str = field(default="", metadata={
+        "help": "taubench: backend of the simulated user (default: the agent's own; "
+                "'none' = no user, the instruction is the only user turn)"})
+    user_model: str | None = field(default=None, metadata={
+        "help": "taubench: model of the simulated user (default: --model)"})
     tasks: tuple[str, ...] = field(default=(), metadata={
         "help": "lm_eval task names (our local ones: tf_arith); cached hub tasks work offline too"})
     num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
@@ -87,6 +98,10 @@ def check_config(config: EvalConfig) -> None:
     for name in ("limit", "max_turns", "max_new_tokens"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must be 0 (the default) or more")
+    if config.scoring not in ("official", "ftrl"):
+        raise ConfigError(f"scoring: unknown {config.scoring!r} (known: official, ftrl)")
+    if config.trials < 1:
+        raise ConfigError("trials: must be at least 1")
     if config.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1")
     if config.num_fewshot is not None and config.num_fewshot < 0:
