@@ -45,6 +45,11 @@ def test_two_local_shards_on_two_servers_then_a_rerun_adds_nothing(tmp_path, cli
         before, asked = out.read_text(), len(one.requests) + len(two.requests)
         assert cli(*args).returncode == 0
         assert out.read_text() == before and len(one.requests) + len(two.requests) == asked
+    # the merged file is an ordinary trajectory file: Solve-P/R/F1 over all shards
+    report = tmp_path / "report.json"
+    proc = cli("eval", "--evaluator", "solve", "--trajectories", str(out), "--out", str(report))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(report.read_text())["overall"]["solve_f1"] == 1.0
 
 
 @pytest.mark.slow
