@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import attrs
 import pytest
 
 from helpers.rollout_envs import CAPITALS, write_envs
@@ -119,6 +120,10 @@ def test_bad_shard_settings_are_config_errors(tmp_path):
         sharded_rollout(config, ShardConfig(shards=0))
     with pytest.raises(Exception, match="no runner named 'nope'"):
         sharded_rollout(config, ShardConfig(runner="nope", shards=2))
+    from toolfeedback.errors import InputError
+
+    with pytest.raises(InputError, match="no environments of split 'test'"):
+        sharded_rollout(attrs.evolve(config, split="test"), ShardConfig(shards=2))
 
 
 class InlineRunner:

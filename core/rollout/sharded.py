@@ -2,8 +2,8 @@
 run by a runner (``local`` processes, or Ray tasks across machines), then merged.
 
 Layout beside ``--out OUT``: ``OUT.shards/envs-<i>.jsonl`` (shard ``i``'s environments:
-every ``shards``-th valid line of ``--envs``, by position, so the split is the same on
-every run), ``traj-<i>.jsonl`` and ``samples-<i>.jsonl`` (shard ``i``'s own resumable
+every ``shards``-th valid environment of ``--envs`` (of ``--split``, up to ``--limit``), by
+position, so the division is the same on every run), ``traj-<i>.jsonl`` and ``samples-<i>.jsonl`` (shard ``i``'s own resumable
 outputs). The driver then appends to ``OUT`` (and ``--samples-out``) every episode of the
 shard files that ``OUT`` does not hold yet, keyed by (environment id, sample): samples
 first, then the trajectory line, as a plain rollout writes them.
@@ -85,7 +85,7 @@ def _split(config: RolloutConfig, shards: int, done: set) -> list[int]:
     busy: set[int] = set()
     try:
         episodes, _, _ = read_todo(config.envs, set(), n_samples=1, limit=config.limit,
-                                   on_error=config.on_error)
+                                   on_error=config.on_error, split=config.split)
         for position, (env, _) in enumerate(episodes):
             if all((env.id, k) in done for k in range(config.n_samples)):
                 continue
@@ -108,7 +108,7 @@ def _shard_config(config: RolloutConfig, shards: ShardConfig, i: int) -> dict:
         options["base_url"] = shards.base_urls[i % len(shards.base_urls)]
     one = attrs.evolve(config, model=model, envs=str(folder / f"envs-{i}.jsonl"), out=str(folder / f"traj-{i}.jsonl"),
                        samples_out=str(folder / f"samples-{i}.jsonl") if config.samples_out else None,
-                       backend_options=options, limit=None, resume=True, progress=False)
+                       backend_options=options, limit=None, split=None, resume=True, progress=False)
     return config_to_dict(one)
 
 
@@ -183,9 +183,12 @@ def sharded_rollout(config: RolloutConfig, shards: ShardConfig, *, pm=None) -> d
     pm = pm or create_plugin_manager()
     runner = get_runner(pm, shards.runner)
     _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
-                                          limit=config.limit, on_error=config.on_error)
+                                          limit=config.limit, on_error=config.on_error,
+                                          split=config.split)
     if n_episodes == 0:
-        raise InputError("no environments in the file" if not first_pass.skipped
+        raise InputError(f"no environments of split {config.split!r} in the file"
+                         if config.split is not None and not first_pass.skipped
+                         else "no environments in the file" if not first_pass.skipped
                          else "no valid environment in the file", path=config.envs)
     if not config.resume:  # start over: the shards' own files go too
         for old in shard_dir(config).glob("*.jsonl"):
