@@ -114,6 +114,17 @@ def register_commands(register):
     """
 
 
+@hookspec
+def register_runners(register):
+    """Register shard runners (protocol :class:`~toolfeedback.shards.Runner`).
+
+    A runner executes independent :class:`~toolfeedback.shards.ShardTask` objects and
+    returns one :class:`~toolfeedback.shards.ShardResult` per task, in order: ``local``
+    (processes on this machine), contrib ``ray`` (Ray tasks on a cluster). Selected with
+    ``toolfeedback rollout --runner NAME``.
+    """
+
+
 # --------------------------------------------------------------------------- lifecycle
 
 

@@ -18,6 +18,7 @@ CATEGORIES: dict[str, str] = {
     "adapters": "register_adapters",
     "evaluators": "register_evaluators",
     "commands": "register_commands",
+    "runners": "register_runners",
 }
 
 

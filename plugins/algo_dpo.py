@@ -89,6 +89,7 @@ class DpoAlgorithm:
         from trl import DPOConfig, DPOTrainer
 
         from toolfeedback.jsonl import JsonlWriter
+        from toolfeedback.train.launch import is_main_process
 
         c = job.config
         tokenizer = job.load_tokenizer()
@@ -100,10 +101,6 @@ class DpoAlgorithm:
                 f"dpo: no preference pairs: for each of the {len(job.samples)} step prompt(s) the "
                 f"responses' rewards differ by at most dpo_margin={c.dpo_margin}; {hint}, or lower "
                 f"the margin")
-        job.out.mkdir(parents=True, exist_ok=True)
-        with JsonlWriter(job.out / "preferences.jsonl") as writer:
-            for pair in pairs:
-                writer.write(pair.as_row())
         try:
             args = DPOConfig(
                 output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
@@ -117,6 +114,11 @@ class DpoAlgorithm:
                 **({"activation_checkpointing": True} if c.gradient_checkpointing else {}))
         except ValueError as exc:
             raise ConfigError(f"train (dpo): {exc}") from None
+        if is_main_process():  # every rank builds the same pairs; one writes them
+            job.out.mkdir(parents=True, exist_ok=True)
+            with JsonlWriter(job.out / "preferences.jsonl") as writer:
+                for pair in pairs:
+                    writer.write(pair.as_row())
         rows = [{k: v for k, v in p.as_row().items() if k in ("prompt", "chosen", "rejected")}
                 for p in pairs]
         model = job.load_model()
@@ -137,6 +139,7 @@ class DpoAlgorithm:
         finally:
             executor.close()
         trainer.train()
+        job.rank_stats.update(steps=int(trainer.state.global_step), pairs=len(trainer.preference_pairs))
         return save_trained(trainer, job)
 
 

@@ -75,21 +75,25 @@ class RolloutCommand:
         add("--tool-timeout", type=float, help="seconds per tool call (default 10)")
         add("--no-resume", action="store_true", help="overwrite --out instead of resuming it")
         add("--quiet", action="store_true", help="no progress bar, no summary")
+        add("--runner", help="run the rollout as shards with this runner: local (processes here) "
+                             "or ray (Ray tasks; pip install 'toolfeedback[ray]'); see docs/scaling.md")
+        add("--shards", type=int, help="split the environments into N shards (default: 1, or one "
+                                       "per --base-url)")
+        add("--parallel", type=int, help="shards running at once (default: all)")
+        add("--ray-address", help="Ray cluster to join (auto, ray://head:10001; default: start a "
+                                  "local Ray)")
+        add("--base-url", action="append", default=[], metavar="URL",
+            help="OpenAI-compatible server, repeatable: shard i uses the (i mod n)-th")
+        add("--runner-option", action="append", metavar="KEY=VALUE", default=[],
+            help="runner option, repeatable (ray: num_cpus=1, num_gpus=0, max_retries=2)")
 
     def run(self, args, pm) -> int:
         from toolfeedback.config import load_config
         from toolfeedback.errors import ConfigError
         from toolfeedback.rollout.collect import RolloutConfig, rollout
 
-        options = {}
-        for item in args.backend_option:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ConfigError(f"--backend-option {item!r}: expected KEY=VALUE")
-            try:
-                options[key] = json.loads(value)
-            except json.JSONDecodeError:
-                options[key] = value
+        shards = shard_config(args)  # one --base-url and no shards: a backend option
+        options = key_values(args.backend_option, "--backend-option")
         overrides = {
             "model": args.model, "envs": args.envs, "out": args.out, "samples_out": args.samples_out,
             "mode": args.mode, "backend": args.backend, "tool_format": args.tool_format,
@@ -108,12 +112,50 @@ class RolloutCommand:
                 raise ConfigError(f"--{required} is required (or give it in --config)")
         config = load_config(RolloutConfig, args.config, section="rollout" if args.config else None,
                              overrides=overrides)
-        summary = rollout(config, pm=pm)
+        if shards is None:
+            summary = rollout(config, pm=pm)
+        else:
+            from toolfeedback.rollout.sharded import sharded_rollout
+
+            summary = sharded_rollout(config, shards, pm=pm)
         if not args.quiet:
             for error in summary["errors"]:
                 print(f"skipped: {error}", file=sys.stderr)
             print(json.dumps(summary, indent=2))
         return 0
+
+
+def key_values(items, flag: str) -> dict:
+    """``KEY=VALUE`` flags as a dict; VALUE is parsed as JSON, else kept as text."""
+    from toolfeedback.errors import ConfigError
+
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            found[key] = json.loads(value)
+        except json.JSONDecodeError:
+            found[key] = value
+    return found
+
+
+def shard_config(args):
+    """The :class:`~toolfeedback.rollout.sharded.ShardConfig` the flags ask for, or ``None``
+    for a plain one-process rollout (no runner, one shard, at most one server)."""
+    from toolfeedback.rollout.sharded import ShardConfig
+
+    urls = tuple(args.base_url)
+    if args.runner is None and args.shards in (None, 1) and len(urls) < 2:
+        if urls:
+            args.backend_option.append(f"base_url={urls[0]}")
+        return None
+    options = key_values(args.runner_option, "--runner-option")
+    if args.ray_address:
+        options["address"] = args.ray_address
+    return ShardConfig(runner=args.runner or "local", shards=args.shards or max(1, len(urls)),
+                       parallel=args.parallel, base_urls=urls, runner_options=options)
 
 
 @hookimpl

@@ -37,6 +37,29 @@ def default_steps_per_generation(c) -> int | None:
     return accum * (c.num_generations // math.gcd(per_step, c.num_generations))
 
 
+def vllm_args(c) -> dict[str, Any]:
+    """TRL's vLLM settings for ``c``: server mode talks to ``trl vllm-serve``, colocate mode
+    runs an engine inside each training process. Refused up front without vLLM or a GPU."""
+    if not c.use_vllm:
+        return {"use_vllm": False}
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
+        raise ConfigError("train: use_vllm needs a CUDA GPU and vLLM (pip install vllm); "
+                          "leave --use-vllm out to generate with transformers")
+    values: dict[str, Any] = {"use_vllm": True, "vllm_mode": c.vllm_mode}
+    if c.vllm_mode == "server":
+        values["vllm_server_timeout"] = c.vllm_server_timeout
+        if c.vllm_server_url:
+            values["vllm_server_base_url"] = c.vllm_server_url
+    else:
+        values["vllm_gpu_memory_utilization"] = c.vllm_gpu_memory_utilization
+        values["vllm_tensor_parallel_size"] = c.vllm_tensor_parallel_size
+    return values
+
+
 class PolicyGradientAlgorithm:
     """Base of the GRPO-family algorithm plugins; subclasses set ``name`` and
     ``scale_rewards`` and may override :meth:`trainer_class`."""
@@ -66,9 +89,8 @@ class PolicyGradientAlgorithm:
             scale_rewards=self.scale_rewards, num_train_epochs=c.epochs, max_steps=c.max_steps,
             seed=c.seed, data_seed=c.seed, logging_steps=c.logging_steps, save_strategy="no",
             report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
-            use_vllm=c.use_vllm,
-            vllm_mode=c.vllm_mode, remove_unused_columns=False, dataloader_num_workers=0,
-            use_cpu=not torch.cuda.is_available(), **job.schedule_args(),
+            remove_unused_columns=False, dataloader_num_workers=0,
+            use_cpu=not torch.cuda.is_available(), **job.schedule_args(), **vllm_args(c),
         )
         if c.gradient_checkpointing:  # passing False still triggers a deprecation warning
             values["activation_checkpointing"] = True
@@ -120,6 +142,9 @@ class PolicyGradientAlgorithm:
         try:
             trainer = self.build_trainer(job, executor)
             trainer.train()
+            job.rank_stats.update(steps=int(trainer.state.global_step),
+                                  completions_scored=sum(map(len, trainer.step_reward.history)),
+                                  generation_batch_size=int(trainer.args.generation_batch_size))
             return save_trained(trainer, job)
         finally:
             executor.close()

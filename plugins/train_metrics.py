@@ -1,9 +1,12 @@
 """Built-in observer: every training run writes ``OUT/metrics.jsonl``.
 
-One JSON object per trainer log event, ``{"step": N, "loss": 0.12, ...}``, numbers as JSON
-numbers (a value that is not finite becomes ``null``, which JSON can hold). The file is
-started afresh by ``before_train`` and appended to, one flushed line per log step, so a
-killed run keeps every line logged until then. ``--quiet`` does not touch it.
+One JSON object per trainer log event, ``{"step": N, "loss": 0.12, ...}``,
+numbers as JSON numbers (a value that is not finite becomes ``null``, which JSON can hold).
+The file is started afresh by ``before_train`` and appended to, one flushed line per log
+step, so a killed run keeps every line logged until then. ``--quiet`` does not touch it.
+The last line, written by ``after_train``, is ``{"event": "end", "world_size", ...,
+"ranks": [...]}``: the launch and what each rank did (:mod:`toolfeedback.train.launch`).
+Under ``accelerate launch`` only the main process writes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from toolfeedback import hookimpl
+from toolfeedback.train.launch import is_main_process, launch_info
 
 FILENAME = "metrics.jsonl"
 
@@ -44,15 +48,26 @@ def metrics_path(job) -> Path:
     return Path(job.out) / FILENAME
 
 
+def append(job, line: dict) -> None:
+    """One line at the end of ``job``'s metrics file."""
+    with open(metrics_path(job), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
 @hookimpl
 def before_train(job):
-    metrics_path(job).write_text("", encoding="utf-8")
+    if is_main_process():
+        metrics_path(job).write_text("", encoding="utf-8")
 
 
 @hookimpl
 def on_train_log(step, logs, job):
-    if job is None:
+    if job is None or not is_main_process():
         return
-    line = {"step": int(step), **{str(k): as_number(v) for k, v in logs.items()}}
-    with open(metrics_path(job), "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    append(job, {"step": int(step), **{str(k): as_number(v) for k, v in logs.items()}})
+
+
+@hookimpl
+def after_train(job, checkpoint):
+    if is_main_process():
+        append(job, {"event": "end", **launch_info(), "ranks": list(job.ranks)})

@@ -14,6 +14,8 @@ listed in docs/training.md. Examples:
       --num-generations 4 --max-new-tokens 64
   toolfeedback train --config configs/paper_grpo.toml --model Qwen3-8B --data iter1.jsonl --out ckpt
   toolfeedback train ... --algorithm dpo --adapter lora --lora-preset lower-mlp
+  accelerate launch --config_file configs/accelerate_cpu2.yaml -m toolfeedback.cli train ...
+  toolfeedback train ... --use-vllm --vllm-mode colocate          (GPU; see docs/scaling.md)
 """
 
 #: flag -> (config field, type, help); help defaults to the config field's help.
@@ -38,6 +40,10 @@ FLAGS = (
     ("--dpo-beta", "dpo_beta", float, "B"), ("--dpo-margin", "dpo_margin", float, "M"),
     ("--dpo-samples", "dpo_samples", str, "FILE"), ("--tool-timeout", "tool_timeout", float, "S"),
     ("--tool-workers", "tool_workers", int, "N"),
+    ("--vllm-mode", "vllm_mode", str, "MODE"), ("--vllm-server-url", "vllm_server_url", str, "URL"),
+    ("--vllm-server-timeout", "vllm_server_timeout", float, "S"),
+    ("--vllm-gpu-memory-utilization", "vllm_gpu_memory_utilization", float, "F"),
+    ("--vllm-tensor-parallel-size", "vllm_tensor_parallel_size", int, "N"),
 )
 SWITCHES = (("--merge-lora", "merge_lora"), ("--gradient-checkpointing", "gradient_checkpointing"),
             ("--bf16", "bf16"), ("--use-vllm", "use_vllm"), ("--quiet", "quiet"))
@@ -75,7 +81,10 @@ class TrainCommand:
         overrides.update({key: getattr(args, key) for _, key in SWITCHES})
         config = TrainConfig.load(args.config, overrides)
         out = train(config, pm)
-        print(f"saved {config.algorithm} ({config.adapter}) checkpoint to {out}")
+        from toolfeedback.train.launch import is_main_process
+
+        if is_main_process():  # under accelerate launch every rank gets here
+            print(f"saved {config.algorithm} ({config.adapter}) checkpoint to {out}")
         return 0
 
 

@@ -81,7 +81,8 @@ def test_registered_object_without_name_is_an_error(tf_plugin_manager):
 
 CATALOG_HOOKS = ["register_sources", "register_stages", "register_rewards", "register_algorithms",
                  "register_modes", "register_backends", "register_tool_formats",
-                 "register_adapters", "register_evaluators", "register_commands"]
+                 "register_adapters", "register_evaluators", "register_commands",
+                 "register_runners"]
 
 
 def test_every_catalog_hook_feeds_its_category(tf_plugin_manager):

@@ -72,8 +72,10 @@ def test_metrics_jsonl_holds_numbers_and_the_hooks_fire_in_order(tmp_path, tiny_
     (out / "metrics.jsonl").write_text('{"stale": 1}\n')  # a previous run's lines are dropped
     train(small_config(tiny_model, out, algorithm="logs", quiet=True), pm)
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert lines == [{"step": 1, "loss": 0.25, "reward": 0.5, "learning_rate": 1e-6},
-                     {"step": 2, "loss": None, "grad_norm": None, "note": "text", "epoch": 1}]
+    assert lines[:-1] == [{"step": 1, "loss": 0.25, "reward": 0.5, "learning_rate": 1e-6},
+                          {"step": 2, "loss": None, "grad_norm": None, "note": "text", "epoch": 1}]
+    end = lines[-1]  # the launch and each rank's part, by after_train
+    assert (end["event"], end["world_size"], [r["rank"] for r in end["ranks"]]) == ("end", 1, [0])
     assert rec.events == [("before_train", "ckpt"), ("after_train", "ckpt")]
 
     rec.events.clear()

@@ -78,7 +78,16 @@ class TrainConfig:
     bf16: bool = field(default=False, metadata={"help": "train in bfloat16 mixed precision (GPU)"})
     use_vllm: bool = field(default=False, metadata={"help": "generate rollouts with vLLM (GPU)"})
     vllm_mode: str = field(default="server", metadata={
-        "help": "'server' (trl vllm-serve on other GPUs) or 'colocate'"})
+        "help": "'server' (trl vllm-serve on other GPUs) or 'colocate' (vLLM inside each "
+                "training process)"})
+    vllm_server_url: str | None = field(default=None, metadata={
+        "help": "server mode: base URL of trl vllm-serve (default: http://localhost:8000)"})
+    vllm_server_timeout: float = field(default=240.0, metadata={
+        "help": "server mode: seconds to wait for the vLLM server to come up"})
+    vllm_gpu_memory_utilization: float = field(default=0.3, metadata={
+        "help": "colocate mode: fraction of each GPU's memory vLLM may take"})
+    vllm_tensor_parallel_size: int = field(default=1, metadata={
+        "help": "colocate mode: GPUs one vLLM engine spans"})
     tool_timeout: float = field(default=10.0, metadata={"help": "seconds per tool call (paper: 10)"})
     tool_workers: int = field(default=2, metadata={
         "help": "sandbox worker processes; completions are scored this many at a time"})
@@ -136,6 +145,13 @@ def check_numbers(config: TrainConfig) -> None:
     for name in ("warmup_steps", "threads"):
         if getattr(config, name) < 0:
             raise ConfigError(f"train: {name} must be 0 or more")
+    if config.vllm_mode not in ("server", "colocate"):
+        raise ConfigError(f"train: vllm_mode must be 'server' or 'colocate', not {config.vllm_mode!r}")
+    if not 0 < config.vllm_gpu_memory_utilization <= 1:
+        raise ConfigError("train: vllm_gpu_memory_utilization must be in (0, 1]")
+    if config.vllm_tensor_parallel_size < 1 or not config.vllm_server_timeout > 0:
+        raise ConfigError("train: vllm_tensor_parallel_size must be at least 1 and "
+                          "vllm_server_timeout positive")
     check_split(config.split, "train")
     check_scheduler(config.lr_scheduler)
 

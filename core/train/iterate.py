@@ -301,7 +301,7 @@ def run_train(tc, pm) -> dict[str, Any]:
     if not (model / "config.json").is_file():
         raise ToolfeedbackError(f"{saved}: the checkpoint holds no loadable model (config.json); "
                                 f"keep merge_lora = true for adapters")
-    logs = read_metrics(saved / "metrics.jsonl")
+    logs = [r for r in read_metrics(saved / "metrics.jsonl") if r.get("event") != "end"]
     return {"checkpoint": str(saved), "model": str(model), "log_lines": len(logs),
             "last_log": logs[-1] if logs else None, "mean_reward": mean_of(logs, "reward")}
 

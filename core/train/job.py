@@ -48,6 +48,11 @@ class TrainJob:
     adapter: Any
     out: Path
     callbacks: list = attrs.Factory(list)
+    #: What this process did (e.g. ``completions_scored``), filled in by the algorithm.
+    rank_stats: dict = attrs.Factory(dict)
+    #: Every rank's ``rank_stats`` with its rank, host and pid, gathered after training
+    #: (before ``after_train``); the ``train_metrics`` plugin writes it as the last line.
+    ranks: list = attrs.Factory(list)
 
     @property
     def max_new_tokens(self) -> int:
@@ -212,10 +217,13 @@ def train(config: TrainConfig, pm=None) -> Path:
     """Train ``config.model`` on ``config.data`` with the chosen algorithm; return the output dir.
 
     The output directory holds the checkpoint (full weights, or the LoRA adapter and,
-    with ``merge_lora``, ``merged/``), the tokenizer and ``train_config.json``.
+    with ``merge_lora``, ``merged/``), the tokenizer, ``train_config.json`` and
+    ``metrics.jsonl``. Under ``accelerate launch`` every rank runs this; only the main
+    process writes files (:mod:`toolfeedback.train.launch`).
     """
     from ..config import config_to_dict
     from ..registry import Catalog
+    from .launch import gather_ranks, is_main_process
 
     from datasets.utils import logging as ds_logging
     from transformers.utils import logging as hf_logging
@@ -246,7 +254,9 @@ def train(config: TrainConfig, pm=None) -> Path:
     finally:
         for module in was_enabled:
             module.enable_progress_bar()
-    with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
-        json.dump(config_to_dict(config), handle, indent=2)
+    job.ranks = gather_ranks(job.rank_stats)  # every rank reaches this: a collective
+    if is_main_process():
+        with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
+            json.dump(config_to_dict(config), handle, indent=2)
     job.pm.hook.after_train(job=job, checkpoint=result)
     return result
