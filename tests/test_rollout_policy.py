@@ -109,6 +109,8 @@ def test_episodes_come_back_in_input_order_and_the_batch_refills(parts):
     assert max(gen.batches) == 2 and sum(gen.batches) == 15  # 5 episodes x 3 turns
 
 
-def test_max_turns_must_be_positive():
+def test_policy_numbers_must_be_positive():
     with pytest.raises(ConfigError, match="max_turns"):
         Policy(max_turns=0)
+    with pytest.raises(ConfigError, match="max_calls"):
+        Policy(max_calls=0)

@@ -60,6 +60,13 @@ class Policy:
 
             raise ConfigError("max_turns: must be at least 1")
 
+    @max_calls.validator
+    def _check_calls(self, attribute, value) -> None:
+        if value is not None and value < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError("max_calls: must be at least 1 (None: every call runs)")
+
 
 def stop_on_tools(*names: str) -> Callable[["Episode", Any], bool]:
     """A stop rule: the episode ends once a call to one of ``names`` ran (a hand-off)."""
