@@ -89,7 +89,7 @@ def test_a_simulated_user_keeps_the_episode_going(parts):
     (ep,) = episodes
     assert [m["role"] for m in ep.messages] == [
         "system", "user", "assistant", "tool", "assistant", "user", "assistant", "tool", "assistant"]
-    assert ep.finished == "user" and len(ep.steps) == 4 and user.seen == [5, 9]
+    assert ep.finished == "user_stop" and len(ep.steps) == 4 and user.seen == [5, 9]
     assert ep.trajectory.metrics.solved == 2
     # the prefix after the user's turn is a step sample too
     assert [len(s.messages) for s in ep.samples] == [2, 4, 6, 8]
