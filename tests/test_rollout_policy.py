@@ -114,3 +114,31 @@ def test_policy_numbers_must_be_positive():
         Policy(max_turns=0)
     with pytest.raises(ConfigError, match="max_calls"):
         Policy(max_calls=0)
+
+
+def test_each_episode_gets_its_own_user(parts):
+    class Named:
+        def __init__(self, name):
+            self.name, self.asked = name, 0
+
+        def reply(self, messages):
+            self.asked += 1
+            return f"I am {self.name}" if self.asked == 1 else None
+
+    users = {}
+
+    def user_for(env, sample):
+        users[env.id] = Named(env.id)
+        return users[env.id]
+
+    def agent(request):
+        last = request.messages[-1]["content"]
+        return "hello" if not last.startswith("I am") else "bye " + last
+
+    episodes, _ = play(parts, agent, Policy(user_for=user_for))
+    assert sorted(users) == [f"env-{c}" for c in COUNTRIES]
+    for ep in episodes:  # each chat saw only its own user's words
+        assert ep.messages[-1]["content"] == f"bye I am {ep.env.id}"
+        assert ep.user is users[ep.env.id] and ep.user.asked == 2 and ep.finished == "user_stop"
+    with pytest.raises(ConfigError, match="not both"):
+        Policy(user=Named("x"), user_for=user_for)

@@ -49,7 +49,8 @@ class Policy:
         "help": "stop_when(episode, outcome) after a step's calls ran: True ends the episode"})
     user: SimulatedUser | None = field(default=None, metadata={
         "help": "simulated user replying to answers without calls (None: an answer ends it)"})
-    user_for: Callable[[Environment, int], SimulatedUser | None] | None = field(default=None, metadata={
+    user_for: Callable[[Environment, int], SimulatedUser | None] | None = field(
+        default=None, metadata={
         "help": "user_for(env, sample): each episode's own simulated user, asked once as it "
                 "starts (tau-bench: one user conversation per task and trial)"})
 
@@ -66,6 +67,13 @@ class Policy:
             from ..errors import ConfigError
 
             raise ConfigError("max_calls: must be at least 1 (None: every call runs)")
+
+    @user_for.validator
+    def _check_users(self, attribute, value) -> None:
+        if value is not None and self.user is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError("policy: give user (one for all episodes) or user_for, not both")
 
 
 def stop_on_tools(*names: str) -> Callable[["Episode", Any], bool]:
