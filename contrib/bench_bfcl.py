@@ -205,26 +205,29 @@ class BFCLEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """One response per question, parsed by the tool format, matched against the answers."""
-        from toolfeedback.evaluate.driver import load_runtime, single_turn_answers, write_predictions
-        from toolfeedback.generation import ChatRequest
+        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.rollout.engine import Policy
+        from toolfeedback.types import Environment, ToolSpec
 
         cats = tuple(s for s in config.subset.split(",") if s)
         items = load(data_folder(config.data), cats, config.limit)
         rt = load_runtime(config, pm)
-        mode, fmt = rt["mode"], rt["tool_format"]
         single = [it for it in items if it["category"] not in MULTI_TURN_CATEGORIES]
         multi = [it for it in items if it["category"] in MULTI_TURN_CATEGORIES]
-        requests = [ChatRequest(messages=tuple(mode.prepare_messages(list(it["record"]["question"][0]))),
-                                tools=tuple(to_openai_tool(f, it["category"]) for f in it["record"]["function"]),
-                                template_kwargs=mode.template_kwargs()) for it in single]
+        # Single-turn categories: the agent loop with one turn and no executor (parsed, not run).
+        envs = [Environment(id=str(it["record"]["id"]), messages=tuple(it["record"]["question"][0]),
+                            tools=tuple(ToolSpec.from_openai(to_openai_tool(f, it["category"]))
+                                        for f in it["record"]["function"]),
+                            codes={}, unsolved={}, answer="") for it in single]
         rows = []
-        answers = single_turn_answers(rt, requests, desc="bfcl", batch_size=config.batch_size,
-                                      quiet=config.quiet)
-        for it, text in zip(single, answers):
-            calls = [{c.name: c.arguments} for c in fmt.parse(text).calls]
+        episodes = play(rt, envs, policy=Policy(max_turns=1), desc="bfcl", batch_size=config.batch_size,
+                        quiet=config.quiet)
+        for it, ep in zip(single, episodes):
+            step = ep.steps[0]
+            calls = [{c.name: c.arguments} for c in step.calls]
             result = score(calls, it["record"], it["truth"], it["category"])
             rows.append({"id": it["record"]["id"], "category": it["category"],
-                         "response": text, "metrics": result})
+                         "response": step.content, "metrics": result})
         if multi:
             played = bfcl_multi_turn.play(multi, rt, to_openai_tool,
                                           max_steps=config.max_turns or bfcl_multi_turn.MAX_STEPS)

@@ -237,18 +237,20 @@ class RoTBenchEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Generate one answer per record and score TS/PI/CF."""
-        from toolfeedback.evaluate.driver import load_runtime, single_turn_answers, write_predictions
-        from toolfeedback.generation import ChatRequest
+        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.rollout.engine import Policy
+        from toolfeedback.types import Environment
 
         noise = tuple(s for s in config.subset.split(",") if s)
         scoring = config.scoring
         samples = load(config.data or shared_data_dir("rotbench"), noise, config.limit)
         rt = load_runtime(config, pm, require_tools=False)
-        mode = rt["mode"]
-        requests = [ChatRequest(messages=tuple(mode.prepare_messages(s["messages"])),
-                                template_kwargs=mode.template_kwargs()) for s in samples]
-        answers = single_turn_answers(rt, requests, desc="rotbench", batch_size=config.batch_size,
-                                      quiet=config.quiet)
+        # The agent loop with one turn; the tools are in the system prompt, nothing runs.
+        envs = [Environment(id=str(i), messages=tuple(s["messages"]), tools=(), codes={}, unsolved={},
+                            answer="") for i, s in enumerate(samples)]
+        episodes = play(rt, envs, policy=Policy(max_turns=1), desc="rotbench",
+                        batch_size=config.batch_size, quiet=config.quiet)
+        answers = [ep.steps[0].content or "" for ep in episodes]
         rows = [{**sample, "response": text,
                  "metrics": score(text, sample["answer"], sample["tools"], scoring)}
                 for sample, text in zip(samples, answers)]

@@ -32,7 +32,6 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
-from toolfeedback.progress import progress_bar
 from toolfeedback.types import ToolCall
 
 DOMAINS = {"airline": ("flights", "reservations", "users"), "retail": ("orders", "products", "users")}
@@ -179,6 +178,8 @@ def load(path: str | Path, limit: int = 0) -> tuple[list[dict], dict[str, Domain
 
 
 TERMINATE = "transfer_to_human_agents"
+#: The agent loop's reasons an episode ended, as this benchmark's predictions name them.
+FINISHED = {"stopped": "transfer"}
 
 
 def _user_runtime(config, pm, rt):
@@ -194,40 +195,6 @@ def _user_runtime(config, pm, rt):
     return load_runtime(attrs.evolve(config, backend=backend, model=model), pm, require_tools=False)
 
 
-def play(episodes, users, rt, executor, max_turns: int, progress=None) -> None:
-    """Play tau-bench conversations: agent steps batched across episodes (one call per
-    turn), each reply without a call answered by the episode's user (``users[i]``, or
-    None: no user). Sets ``episode.finished`` to ``user_stop``, ``transfer``, ``answer``
-    (no user) or ``max_turns``."""
-    from toolfeedback.rollout.episodes import run_episodes
-
-    active = list(range(len(episodes)))
-    while active:
-        batch = [episodes[i] for i in active]
-        run_episodes(batch, generator=rt["generator"], tool_format=rt["tool_format"],
-                     mode=rt["mode"], executor=executor, params=rt["params"], max_turns=1,
-                     one_tool_only=True, stop_when=lambda ep, calls: calls[0].name == TERMINATE)
-        still = []
-        for i in active:
-            ep = episodes[i]
-            done = {"stopped": "transfer"}.get(ep.finished, "")
-            if ep.finished == "answer":
-                reply = users[i].reply(ep.messages) if users[i] is not None else None
-                if reply is None:
-                    done = "user_stop" if users[i] is not None else "answer"
-                else:
-                    ep.messages.append({"role": "user", "content": reply})
-            if not done and ep.turns >= max_turns:
-                done = "max_turns"
-            if done:
-                ep.finished = done
-                if progress is not None:
-                    progress.update(1)
-            else:
-                still.append(i)
-        active = still
-
-
 class TauBenchEvaluator:
     """``toolfeedback eval --evaluator taubench --model DIR [--trials K] [--scoring official|ftrl]
     [--user-backend openai --user-model NAME]``."""
@@ -238,33 +205,39 @@ class TauBenchEvaluator:
         """Play every task (``--trials`` times) with a simulated user and stateful tools, then
         compare end states with the gold replay."""
         from toolfeedback.contrib.taubench_user import SimulatedUser
-        from toolfeedback.evaluate.driver import load_runtime, write_predictions
-        from toolfeedback.rollout.episodes import Episode
+        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.rollout.engine import Policy, stop_on_tools
         from toolfeedback.runtime.executor import InProcessExecutor
+        from toolfeedback.types import Environment, ToolSpec
 
         tasks, domains = load(config.data or shared_data_dir("ftrl-tau-bench"), config.limit)
         rt = load_runtime(config, pm)
         user_rt = None if config.user_backend == "none" else _user_runtime(config, pm, rt)
-        episodes, users, plays = [], [], []
+        envs, users, plays = [], {}, []
         for i, task in enumerate(tasks):
             dom = domains[task["data_source"].split("/")[-1]]
             for trial in range(config.trials):
                 user = None if user_rt is None else SimulatedUser(
                     task["instruction"], user_rt["generator"], user_rt["params"], user_rt["mode"])
                 first = task["instruction"] if user is None else user.opening()
-                episodes.append(Episode(
-                    key=f"tau-{i}-{trial}", codes=dom.codes, tools=dom.tools, state=dom.fresh(),
-                    messages=[{"role": "system", "content": dom.wiki},
-                              {"role": "user", "content": first}]))
-                users.append(user)
+                envs.append(Environment(
+                    id=f"tau-{i}-{trial}", codes=dom.codes, unsolved={}, answer="",
+                    tools=tuple(ToolSpec.from_openai(t) for t in dom.tools),
+                    metadata={"state": dom.fresh()},
+                    messages=({"role": "system", "content": dom.wiki},
+                              {"role": "user", "content": first})))
+                users[envs[-1].id] = user
                 plays.append((i, trial))
-        bar = progress_bar(len(episodes), "taubench", quiet=config.quiet)
-        executor = InProcessExecutor()
+        # The agent loop with the release's rules: one call per turn, a hand-off ends the
+        # episode, each reply without a call goes to the episode's own simulated user.
+        policy = Policy(max_turns=config.max_turns or 30, max_calls=1,
+                        stop_when=stop_on_tools(TERMINATE), user_for=lambda env, sample: users[env.id])
+        executor = InProcessExecutor()  # mutates each episode's database in place
         try:
-            play(episodes, users, rt, executor, config.max_turns or 30, progress=bar)
+            episodes = play(rt, envs, policy=policy, desc="taubench", batch_size=config.batch_size,
+                            quiet=config.quiet, executor=executor)
         finally:
             executor.close()
-            bar.close()
         references = {}
         rows, successes = [], [0] * len(tasks)
         for (i, trial), ep in zip(plays, episodes):
@@ -276,8 +249,8 @@ class TauBenchEvaluator:
                 task, dom, ep.state, ep.messages, reference=references[i], outputs_in=config.scoring)
             successes[i] += int(metrics["pass^1"])
             rows.append({"instruction": task["instruction"], "data_source": task["data_source"],
-                         "trial": trial, "finished": ep.finished, "messages": ep.messages,
-                         "metrics": metrics})
+                         "trial": trial, "finished": FINISHED.get(ep.finished, ep.finished),
+                         "messages": ep.messages, "metrics": metrics})
         write_predictions(config.predictions, rows)
         sources = sorted({t["data_source"] for t in tasks})
         return {"count": len(tasks), "trials": config.trials, "scoring": config.scoring,

@@ -21,7 +21,6 @@ import attrs
 
 from toolfeedback import hookimpl, toolhop
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
-from toolfeedback.progress import progress_bar
 from toolfeedback.runtime.matching import answer_matches, match_hits
 from toolfeedback.types import Environment, Metrics
 
@@ -147,8 +146,8 @@ class ToolHopEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every question (up to 9 turns by default) and score AC."""
-        from toolfeedback.rollout.episodes import Episode, run_episodes
-        from toolfeedback.evaluate.driver import load_runtime, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.rollout.engine import Policy
         from toolfeedback.runtime.executor import InProcessExecutor
 
         scenario = config.subset or "mandatory"
@@ -157,17 +156,12 @@ class ToolHopEvaluator:
         except ValueError as exc:
             raise BenchmarkError(str(exc)) from None
         rt = load_runtime(config, pm, require_tools=scenario != "direct")
-        episodes = [Episode(key=e.id, messages=list(e.messages),
-                            tools=[t.to_openai() for t in e.tools], codes=e.codes) for e in envs]
-        bar = progress_bar(len(episodes), "toolhop", quiet=config.quiet)
         executor = InProcessExecutor()
         try:
-            run_episodes(episodes, generator=rt["generator"], tool_format=rt["tool_format"],
-                         mode=rt["mode"], executor=executor, params=rt["params"],
-                         max_turns=config.max_turns or 9, progress=bar)
+            episodes = play(rt, envs, policy=Policy(max_turns=config.max_turns or 9), desc="toolhop",
+                            batch_size=config.batch_size, quiet=config.quiet, executor=executor)
         finally:
             executor.close()
-            bar.close()
         rows = [{"id": e.id, "hop_count": e.metadata.get("hop_count"), "data_source": e.source,
                  "messages": ep.messages, "metrics": score(e, ep.messages)}
                 for e, ep in zip(envs, episodes)]

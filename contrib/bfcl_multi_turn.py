@@ -93,7 +93,9 @@ class BackendExecutor:
 def play(items: list[dict], rt: dict, to_tool, max_steps: int = MAX_STEPS) -> list[dict]:
     """Play every multi-turn item (``{"category", "record", "truth"}``) with the agent
     loop; returns per item ``{"messages", "turns": [[step call texts]], "forced": bool}``."""
-    from toolfeedback.rollout.episodes import Episode, run_episodes
+    from toolfeedback.evaluate.driver import play as play_episodes
+    from toolfeedback.rollout.engine import Policy
+    from toolfeedback.types import Environment, ToolSpec
 
     entries = {it["record"]["id"]: it["record"] for it in items}
     for entry_id in entries:
@@ -101,30 +103,35 @@ def play(items: list[dict], rt: dict, to_tool, max_steps: int = MAX_STEPS) -> li
     executor = BackendExecutor(entries)
     docs = {k: prepare(e) for k, e in entries.items()}
     tools = {k: [to_tool(f) for f in fns] for k, (fns, _) in docs.items()}
-    episodes = {k: Episode(key=k, messages=[], tools=list(tools[k])) for k in entries}
+    messages: dict[str, list[dict]] = {k: [] for k in entries}
     out = {k: {"messages": None, "turns": [], "forced": False} for k in entries}
     n_turns = max(len(e["question"]) for e in entries.values())
+    # Each user turn is one run of the agent loop over the entries still playing, continuing
+    # their chats with that turn's messages and tools.
+    policy = Policy(max_turns=max_steps + 1)
     for turn in range(n_turns):
         active = []
         for k, entry in entries.items():
             if turn >= len(entry["question"]) or out[k]["forced"]:
                 continue
-            ep = episodes[k]
             message = list(entry["question"][turn])
             held = docs[k][1].get(str(turn))
             if held:
-                ep.tools += [to_tool(f) for f in held]
+                tools[k] += [to_tool(f) for f in held]
                 message = [{"role": "user", "content": ADDED_FUNCTIONS}]
-            ep.messages += message
             executor.steps[k] = []
-            active.append(ep)
-        run_episodes(active, generator=rt["generator"], tool_format=rt["tool_format"],
-                     mode=rt["mode"], executor=executor, params=rt["params"], max_turns=max_steps + 1)
-        for ep in active:
-            out[ep.key]["turns"].append(executor.steps[ep.key])
-            out[ep.key]["forced"] = ep.finished == "max_turns"
-    for k, ep in episodes.items():
-        out[k]["messages"] = ep.messages
+            active.append(Environment(id=k, messages=tuple(messages[k] + message), codes={},
+                                      tools=tuple(ToolSpec.from_openai(t) for t in tools[k]),
+                                      unsolved={}, answer=""))
+        episodes = play_episodes(rt, active, policy=policy, desc="bfcl multi-turn",
+                                 batch_size=max(1, len(active)), quiet=True, executor=executor)
+        for ep in episodes:
+            k = ep.env.id
+            messages[k] = ep.messages
+            out[k]["turns"].append(executor.steps[k])
+            out[k]["forced"] = ep.finished == "max_turns"
+    for k in entries:
+        out[k]["messages"] = messages[k]
     executor.close()
     return [out[it["record"]["id"]] for it in items]
 

@@ -2,8 +2,9 @@
 
 For every step prompt, K responses (``num_generations``) come from a samples file
 (``dpo_samples``: JSONL ``{id, response}`` / ``{id, responses}``) or are sampled with
-the ``hf`` backend in the chosen mode. Each is scored by running its calls against the
-sample (:func:`toolfeedback.train.data.score_response`); :mod:`toolfeedback.plugins.dpo_preferences`
+the ``hf`` backend in the chosen mode, as K one-turn episodes of the agent loop
+(:class:`toolfeedback.rollout.engine.RolloutEngine`). Each is scored by the one step function
+against the sample (:func:`toolfeedback.train.data.score_response`); :mod:`toolfeedback.plugins.dpo_preferences`
 pairs the best with the worst when their rewards differ by more than ``dpo_margin``.
 The pairs are written to ``OUT/preferences.jsonl`` and trained with TRL's ``DPOTrainer``
 (sigmoid loss, ``beta`` = ``dpo_beta`` or 0.1; a frozen reference copy for full
@@ -26,9 +27,10 @@ class DpoAlgorithm:
 
     def sample_responses(self, job, tokenizer) -> dict[str, list[str]]:
         """K responses per sample id: from ``dpo_samples`` or generated with the ``hf`` backend."""
-        from toolfeedback.generation import ChatRequest, SamplingParams
+        from toolfeedback.generation import SamplingParams
         from toolfeedback.plugins.dpo_preferences import read_responses, rollout_id
         from toolfeedback.registry import Catalog
+        from toolfeedback.rollout.engine import Policy, RolloutEngine
 
         c = job.config
         if c.dpo_samples:
@@ -45,18 +47,22 @@ class DpoAlgorithm:
                 raise ToolfeedbackError(f"{c.dpo_samples}: {len(unknown)} id(s) match no step sample "
                                         f"of {c.data} (first: {unknown[0]!r})")
             return found
+        # K one-turn episodes per step prompt through the agent loop, all in one batch.
         generator = Catalog(job.pm).get("backends", "hf").load(c.model)
+        params = SamplingParams(max_new_tokens=job.max_new_tokens, temperature=c.temperature,
+                                top_p=c.top_p, n=1, seed=c.seed)
+        todo = [(env, k) for env in job.samples for k in range(c.num_generations)]
         try:
-            requests = [ChatRequest(messages=tuple(job.mode.prepare_messages(list(env.messages))),
-                                    tools=tuple(t.to_openai() for t in env.tools),
-                                    template_kwargs=dict(job.mode.template_kwargs()))
-                        for env in job.samples]
-            params = SamplingParams(max_new_tokens=job.max_new_tokens, temperature=c.temperature,
-                                    top_p=c.top_p, n=c.num_generations, seed=c.seed)
-            outputs = generator.generate(requests, params)
+            with RolloutEngine(generator, mode=job.mode, tool_format=job.tool_format, executor=None,
+                               params=params, policy=Policy(max_turns=1),
+                               batch_size=max(1, len(todo))) as engine:
+                episodes = sorted(engine.run(todo), key=lambda ep: ep.index)
         finally:
             generator.close()
-        return {env.id: [comp.text for comp in comps] for env, comps in zip(job.samples, outputs)}
+        out: dict[str, list[str]] = {env.id: [] for env in job.samples}
+        for ep in episodes:
+            out[ep.env.id].append(ep.steps[0].response)
+        return out
 
     def build_pairs(self, job, tokenizer, responses: dict[str, list[str]], executor) -> list:
         """Score every response and pair best vs worst per step prompt.

@@ -13,32 +13,15 @@ import json
 from typing import Any
 
 from toolfeedback import hookimpl
-from toolfeedback.runtime.step import ParsedMessage
-from toolfeedback.types import ToolCall
-
-
-def _call(entry: Any) -> ToolCall | None:
-    if not isinstance(entry, dict):
-        return None
-    fn = entry.get("function", entry)
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-        return None
-    args = fn.get("arguments")
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
-            return None
-    if args is None:
-        args = {}
-    call_id = entry.get("id")
-    return ToolCall(name=fn["name"], arguments=args, id=call_id if isinstance(call_id, str) and call_id else None)
+from toolfeedback.runtime.step import ParsedMessage, decode_tool_call
 
 
 class OpenAIFormat:
     """Structured ``tool_calls`` (OpenAI chat completions)."""
 
     name = "openai"
+    #: Responses are messages: the step function reads calls from ``tool_calls``, never from text.
+    structured = True
 
     def parse(self, text: Any) -> ParsedMessage:
         """Accept a message dict or its JSON text; plain text is all content."""
@@ -56,7 +39,7 @@ class OpenAIFormat:
         if content is not None and not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
         raw_calls = message.get("tool_calls") or []
-        calls = tuple(c for c in (_call(e) for e in raw_calls if raw_calls) if c) \
+        calls = tuple(c for c in (decode_tool_call(e) for e in raw_calls if raw_calls) if c) \
             if isinstance(raw_calls, list) else ()
         raw = text if isinstance(text, str) else json.dumps(message, ensure_ascii=False)
         return ParsedMessage(content=content, calls=calls, raw=raw)

@@ -19,7 +19,8 @@ class ScoreCommand:
         "line, in input order, holds 'score', the input 'line' and the breakdown\n"
         "(calls, results, hits, remaining answers).\n\n"
         "example:\n  toolfeedback score --input steps.jsonl --reward solve_f1 --out scores.jsonl\n"
-        "  toolfeedback score --input steps.jsonl --reward solve_f1:1.0,format:0.2 --out s.jsonl")
+        "  toolfeedback score --input steps.jsonl --reward solve_f1:1.0,format:0.2 --out s.jsonl\n"
+        "  toolfeedback score --input think_steps.jsonl --mode think --out s.jsonl")
 
     def add_arguments(self, parser):
         parser.add_argument("--input", required=True, metavar="FILE",
@@ -33,6 +34,10 @@ class ScoreCommand:
         parser.add_argument("--format", default="hermes", dest="tool_format", metavar="NAME",
                             help="tool-call format of the responses: hermes, llama3, openai "
                                  "(default: hermes)")
+        parser.add_argument("--mode", default="no-think", metavar="NAME",
+                            help="inference mode the responses were generated in: no-think, "
+                                 "think, think-prompted; its reasoning is split off before calls "
+                                 "are parsed, as in rollout and training (default: no-think)")
         parser.add_argument("--tool-timeout", type=float, default=10.0, metavar="S",
                             help="wall-clock limit per tool call in seconds (default: 10)")
         parser.add_argument("--workers", type=int, default=2, metavar="N",
@@ -51,7 +56,7 @@ class ScoreCommand:
         if args.workers < 1:
             raise ConfigError("--workers must be at least 1")
         summary = score_file(args.input, args.out, reward=args.reward, tool_format=args.tool_format,
-                             on_error=args.on_error, tool_timeout=args.tool_timeout,
+                             mode=args.mode, on_error=args.on_error, tool_timeout=args.tool_timeout,
                              workers=args.workers, pm=pm, progress=not args.quiet)
         if not args.quiet:
             for error in summary["errors"]:

@@ -165,6 +165,9 @@ def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[
         options["device"] = config.device
     if not require_tools:
         options["require_tools"] = False
+    # Only the options this backend declares (hf takes these; openai refuses them).
+    known = getattr(backend, "options", ())
+    options = {k: v for k, v in options.items() if k in known}
     generator = backend.load(require_model(config), **options)
     from ..threads import set_threads
 
@@ -197,19 +200,20 @@ class BenchmarkError(ToolfeedbackError):
     """A benchmark record or file is malformed (message names file:line: field)."""
 
 
-def single_turn_answers(rt: dict[str, Any], requests: list, *, desc: str, batch_size: int,
-                        quiet: bool):
-    """Generate one answer per request in batches and yield each answer text (reasoning
-    split off by the mode), in request order, with a progress bar."""
+def play(rt: dict[str, Any], envs: list, *, policy, desc: str, batch_size: int, quiet: bool,
+         executor=None) -> list:
+    """Play one episode per environment through the agent loop
+    (:class:`~toolfeedback.rollout.engine.RolloutEngine`) with a progress bar; the finished
+    episodes, in input order. Single-turn evaluation is ``Policy(max_turns=1)`` with no
+    executor (calls are parsed, not run)."""
     from ..progress import progress_bar
+    from ..rollout.engine import RolloutEngine
 
-    mode = rt["mode"]
-    bar = progress_bar(len(requests), desc, quiet=quiet)
+    bar = progress_bar(len(envs), desc, quiet=quiet)
     try:
-        for start in range(0, len(requests), max(1, batch_size)):
-            chunk = requests[start:start + batch_size]
-            for outs in rt["generator"].generate(chunk, rt["params"]):
-                yield mode.split(outs[0].text, outs[0].reasoning)[1]
-                bar.update(1)
+        with RolloutEngine(rt["generator"], mode=rt["mode"], tool_format=rt["tool_format"],
+                           executor=executor, params=rt["params"], policy=policy,
+                           batch_size=batch_size) as engine:
+            return engine.play(envs, progress=bar)
     finally:
         bar.close()

@@ -1,5 +1,5 @@
 """``toolfeedback rollout``: :class:`RolloutConfig` and :func:`rollout`, which reads the
-environments, runs them through :class:`~toolfeedback.rollout.engine.RolloutEngine` and
+environments, runs them through the agent loop (:class:`~toolfeedback.rollout.engine.RolloutEngine`) and
 writes trajectories and step samples (resumable, see :mod:`toolfeedback.rollout.io`)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..errors import ConfigError, InputError
 from ..generation import SamplingParams
 from ..progress import progress_bar
 from ..runtime.executor import make_executor
-from .engine import RolloutEngine
+from .engine import Policy, RolloutEngine
 
 @frozen
 class RolloutConfig:
@@ -125,14 +125,15 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
                             temperature=config.temperature, top_p=config.top_p, n=1,
                             seed=config.seed)
     engine = RolloutEngine(generator, mode=mode, tool_format=fmt, reward=reward, executor=executor,
-                           params=params, batch_size=config.batch_size, max_turns=config.max_turns,
-                           pm=pm, mode_name=config.mode)
+                           params=params, batch_size=config.batch_size,
+                           policy=Policy(max_turns=config.max_turns), pm=pm)
     already = len(outputs.done)
     bar = progress_bar(total, "rollout", unit="ep") if config.progress else None
     started, episodes, sums = time.perf_counter(), 0, {"solve_p": 0.0, "solve_r": 0.0, "solve_f1": 0.0}
     try:
-        for traj, samples in engine.run(envs):
-            outputs.write(traj, samples)
+        for episode in engine.run(envs):
+            traj = episode.trajectory
+            outputs.write(traj, episode.samples)
             episodes += 1
             for key in sums:
                 sums[key] += traj.metrics.as_dict()[key]

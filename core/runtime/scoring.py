@@ -2,8 +2,11 @@
 
 Each input record is an FTRL-format step sample (``tools``, ``codes``, ``unsolved_set``,
 ``solve_rate``, ``answer``, ...) plus the model's ``response`` (a string; for the
-``openai`` format also a message object). Each output line, in input order, holds the
-``score`` and its breakdown (calls, results, hits, remaining answers).
+``openai`` format also a message object). The response runs through the one step
+function (:func:`toolfeedback.runtime.step.run_step`) in the given inference ``mode``, so
+its reasoning is split off before calls are parsed, exactly as in rollout and training.
+Each output line, in input order, holds the ``score`` and its breakdown (calls, results,
+hits, remaining answers).
 """
 
 from __future__ import annotations
@@ -28,18 +31,19 @@ def parse_scored_record(record: Any):
     return env, response, answer
 
 
-def _tool_format(pm, name: str):
+def _parts(pm, tool_format: str, mode: str):
     from ..registry import Catalog
 
-    return Catalog(pm).get("tool_formats", name)
+    catalog = Catalog(pm)
+    return catalog.get("tool_formats", tool_format), catalog.get("modes", mode)
 
 
-def score_one(env, response, answer, *, reward, tool_format, executor,
+def score_one(env, response, answer, *, reward, tool_format, executor, mode=None,
               timeout: float | None = None) -> dict[str, Any]:
-    """Run one response and return ``{"score": float, ...breakdown}``."""
+    """Run one response (reasoning split off by ``mode``) and return ``{"score": float, ...breakdown}``."""
     from .step import run_step
 
-    outcome = run_step(env, response, executor=executor, tool_format=tool_format,
+    outcome = run_step(env, response, mode=mode, executor=executor, tool_format=tool_format,
                        answer=answer, timeout=timeout)
     row: dict[str, Any] = {"id": env.id, "score": reward.score(outcome)}
     row.update(outcome.breakdown())
@@ -49,7 +53,7 @@ def score_one(env, response, answer, *, reward, tool_format, executor,
 
 
 def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_format: str = "hermes",
-          pm=None, executor=None, tool_timeout: float = DEFAULT_TIMEOUT,
+          mode: str = "no-think", pm=None, executor=None, tool_timeout: float = DEFAULT_TIMEOUT,
           workers: int = 2) -> Iterator[dict[str, Any]]:
     """Score record dicts lazily, in order. A bad record raises :class:`InputError` naming
     its index and field. ``executor`` defaults to a :class:`~toolfeedback.runtime.sandbox.Sandbox`
@@ -59,7 +63,7 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
 
     pm = pm or create_plugin_manager()
     rewarder = make_reward(pm, reward)
-    fmt = _tool_format(pm, tool_format)
+    fmt, inference = _parts(pm, tool_format, mode)
     own = executor is None
     if own:
         executor = make_executor("sandbox", timeout=tool_timeout, workers=workers)
@@ -70,7 +74,7 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
             except FieldError as exc:
                 field, _, msg = str(exc).partition(": ")
                 raise InputError(msg, field=f"[{index}]{field[1:]}") from None
-            yield score_one(env, response, answer, reward=rewarder, tool_format=fmt,
+            yield score_one(env, response, answer, reward=rewarder, tool_format=fmt, mode=inference,
                             executor=executor, timeout=tool_timeout)
     finally:
         if own:
@@ -78,8 +82,8 @@ def score(records: Iterable[dict[str, Any]], *, reward: str = "solve_f1", tool_f
 
 
 def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: str = "hermes",
-               on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
-               pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
+               mode: str = "no-think", on_error: str = "stop", tool_timeout: float = DEFAULT_TIMEOUT,
+               workers: int = 2,               pm=None, executor=None, progress: bool = False) -> dict[str, Any]:
     """Score every line of ``input`` into ``out`` (JSONL, input order, one line per good
     record, each with its input ``line``). ``on_error="skip"`` reports bad lines and goes on.
     Returns a summary: ``scored``, ``skipped``, ``errors`` (messages), ``mean_score``."""
@@ -91,7 +95,7 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
         raise ConfigError("--tool-timeout must be a positive number of seconds")
     pm = pm or create_plugin_manager()
     rewarder = make_reward(pm, reward)
-    fmt = _tool_format(pm, tool_format)
+    fmt, inference = _parts(pm, tool_format, mode)
     reader = JsonlReader(input, parse_scored_record, on_error=on_error)
     own = executor is None
     total, count = 0.0, 0
@@ -100,7 +104,7 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
         executor = make_executor("sandbox", timeout=tool_timeout, workers=workers)
     def one(lineno, env, response, answer):
         row = {"line": lineno}
-        row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt,
+        row.update(score_one(env, response, answer, reward=rewarder, tool_format=fmt, mode=inference,
                              executor=executor, timeout=tool_timeout))
         return row
 
@@ -134,4 +138,4 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
         if own:
             executor.close()
     return {"scored": count, "skipped": reader.skipped, "errors": [str(e) for e in reader.errors],
-            "mean_score": total / count if count else None, "reward": reward}
+            "mean_score": total / count if count else None, "reward": reward, "mode": mode}

@@ -1,22 +1,29 @@
-"""The environment runtime: run one assistant response's tool calls and score what they solved.
+"""The environment runtime: the ONE step function every caller runs a response through.
 
-:func:`run_step` parses a response with a tool-call format, executes the calls through an
-:class:`~toolfeedback.runtime.executor.Executor` (normally the sandbox), decides hits with the FTRL
-answer-match rule and returns a :class:`StepOutcome` that every reward component scores.
-Nothing passed in is mutated: the unsolved set after the step is a new mapping.
+:func:`run_step` takes one assistant response (text, a message dict, or a backend
+:class:`~toolfeedback.generation.Completion` with structured ``tool_calls``) and runs the
+step in one fixed order: split the reasoning off (the mode's job, so a call written while
+thinking is never executed) -> parse the calls (the tool format's job; structured calls
+are decoded from the structure) -> execute them through an
+:class:`~toolfeedback.runtime.executor.Executor` (normally the sandbox) -> match unsolved
+answers with the FTRL rule -> tool messages and hits. It returns a :class:`StepOutcome`
+that every reward component scores. ``toolfeedback score``, rollout, the training reward,
+DPO and every benchmark call it, so one response earns one reward everywhere. Nothing
+passed in is mutated: the unsolved set after the step is a new mapping.
 
 Example::
 
     from toolfeedback.runtime.step import run_step, make_reward
     from toolfeedback.runtime.sandbox import Sandbox
     with Sandbox(workers=2) as sandbox:
-        outcome = run_step(env, response, executor=sandbox, tool_format=hermes)
+        outcome = run_step(env, response, mode=think, executor=sandbox, tool_format=hermes)
         reward = make_reward(pm, "solve_f1").score(outcome)
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Mapping, Sequence
 
 from attrs import field, frozen
@@ -65,6 +72,10 @@ class StepOutcome:
     answer: str | None
     tool_messages: tuple[dict[str, Any], ...] = ()
     assistant_message: dict[str, Any] = field(factory=dict)
+    #: The reasoning the mode split off (``None`` when there was none).
+    reasoning: str | None = None
+    #: The response after the reasoning split, before parsing (what a trajectory records).
+    text: str | None = None
 
     @property
     def n_calls(self) -> int:
@@ -127,23 +138,99 @@ def total_answers(env: Environment) -> int:
     return open_count
 
 
-def run_step(env: Environment, text: Any, *, executor, tool_format,
+def decode_tool_call(entry: Any) -> ToolCall | None:
+    """One structured ``tool_calls`` entry (OpenAI form) -> a call, as the release reads it:
+    empty or ``null`` arguments give ``{}``; no name, or arguments that are not valid JSON,
+    drop the call (``None``)."""
+    if not isinstance(entry, dict):
+        return None
+    fn = entry.get("function", entry)
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        return None
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            return None
+    if args is None:
+        args = {}
+    call_id = entry.get("id")
+    return ToolCall(name=fn["name"], arguments=args,
+                    id=call_id if isinstance(call_id, str) and call_id else None)
+
+
+def response_parts(response: Any, tool_format) -> tuple[str | None, str | None, tuple]:
+    """``(text, reasoning, structured tool_calls)`` of a response in any of its forms.
+
+    A string is the model's text; for a format whose responses are messages
+    (``tool_format.structured``, e.g. ``openai``) a string holding a JSON message is read
+    as that message. A message dict gives ``content``, ``reasoning_content`` (or
+    ``reasoning``) and ``tool_calls``; a :class:`~toolfeedback.generation.Completion` its
+    ``text``, ``reasoning`` and ``tool_calls``.
+    """
+    if isinstance(response, str):
+        if not getattr(tool_format, "structured", False):
+            return response, None, ()
+        try:
+            message = json.loads(response)
+        except json.JSONDecodeError:
+            return response, None, ()
+        if not isinstance(message, dict):
+            return response, None, ()
+        response = message
+    if isinstance(response, dict):
+        content = response.get("content")
+        if content is not None and not isinstance(content, str):
+            content = json.dumps(content, ensure_ascii=False)
+        reasoning = response.get("reasoning_content", response.get("reasoning"))
+        calls = response.get("tool_calls") or ()
+        return (content, reasoning if isinstance(reasoning, str) else None,
+                tuple(calls) if isinstance(calls, (list, tuple)) else ())
+    if response is None:
+        return "", None, ()
+    text = getattr(response, "text", None)
+    if text is None:
+        return str(response), None, ()
+    return text, getattr(response, "reasoning", None), tuple(getattr(response, "tool_calls", ()) or ())
+
+
+def parse_response(tool_format, text: str | None, tool_calls: Sequence[Any] = ()) -> ParsedMessage:
+    """Parse one reasoning-free response with ``tool_format``. Structured calls (from an
+    OpenAI-compatible server, or a message) are decoded from the structure, whatever the
+    format: the server already parsed the markup out of the text. A structured format
+    (``openai``) never looks for calls in the text; the others parse the text."""
+    if tool_calls or getattr(tool_format, "structured", False):
+        calls = tuple(c for c in (decode_tool_call(e) for e in tool_calls) if c)
+        raw = json.dumps([e for e in tool_calls], ensure_ascii=False, default=str) if tool_calls else (text or "")
+        return ParsedMessage(content=text, calls=calls, raw=raw)
+    return tool_format.parse(text or "")
+
+
+def run_step(env: Environment, response: Any, *, executor, tool_format, mode=None,
              unsolved: Mapping[str, Sequence[str]] | None = None, solve_rate: float | None = None,
              episode: str | None = None, state: Any = None, answer: Any = _UNSET,
-             timeout: float | None = None) -> StepOutcome:
+             timeout: float | None = None, max_calls: int | None = None) -> StepOutcome:
     """Run one assistant response in ``env`` and return its :class:`StepOutcome`.
 
-    ``text`` is the raw response (or, for the ``openai`` format, a message dict);
-    ``unsolved`` / ``solve_rate`` override the environment's (for later steps of an
-    episode); ``episode`` / ``state`` give stateful tools their per-episode database;
-    ``answer`` overrides ``env.answer`` (``None``: no final answer to look for; an empty
-    ``env.answer`` counts as none).
+    ``response`` is the raw text, a message dict or a backend ``Completion`` (see
+    :func:`response_parts`). ``mode`` splits the reasoning off first and shapes the
+    assistant message kept in the chat (``None``: the text is already reasoning-free).
+    ``executor=None`` parses without running anything (single-turn evaluation of tools
+    that have no code). ``max_calls`` keeps only the first calls of the response (the
+    release keeps one for tau-bench). ``unsolved`` / ``solve_rate`` override the
+    environment's (for later steps of an episode); ``episode`` / ``state`` give stateful
+    tools their per-episode database; ``answer`` overrides ``env.answer`` (``None``: no
+    final answer to look for; an empty ``env.answer`` counts as none).
     """
-    parsed = tool_format.parse(text)
+    text, reasoning, structured = response_parts(response, tool_format)
+    if mode is not None and text is not None:
+        reasoning, text = mode.split(text, reasoning)
+    parsed = parse_response(tool_format, text, structured)
     before = {k: tuple(v) for k, v in (env.unsolved if unsolved is None else unsolved).items()}
     rate = env.solve_rate if solve_rate is None else solve_rate
     final = (env.answer or None) if answer is _UNSET else answer
-    calls = parsed.calls
+    calls = parsed.calls if max_calls is None else parsed.calls[:max_calls]
     if any(c.id is None for c in calls):
         ids = call_ids(parsed.raw if isinstance(parsed.raw, str) else str(parsed.raw), len(calls))
         calls = tuple(c if c.id is not None else ToolCall(c.name, c.arguments, ids[i])
@@ -151,7 +238,7 @@ def run_step(env: Environment, text: Any, *, executor, tool_format,
     results: tuple[ToolResult, ...] = ()
     hits: list[str | None] = []
     after = before
-    if calls:
+    if calls and executor is not None:
         results = tuple(executor.run_calls(env.id, env.codes, calls, episode=episode,
                                            state=state, timeout=timeout))
         hits, after = match_hits([(c.name, r.content) for c, r in zip(calls, results)], before)
@@ -163,10 +250,12 @@ def run_step(env: Environment, text: Any, *, executor, tool_format,
     assistant: dict[str, Any] = {"role": "assistant", "content": parsed.content or ""}
     if calls:
         assistant["tool_calls"] = [c.to_openai() for c in calls]
+    if mode is not None:
+        assistant = mode.history_message(assistant, reasoning)
     return StepOutcome(content=parsed.content, calls=calls, results=results, hits=tuple(hits),
                        unsolved_before=before, unsolved_after=after, solve_rate_before=rate,
                        solve_rate_after=rate_after, answer=final, tool_messages=tool_messages,
-                       assistant_message=assistant)
+                       assistant_message=assistant, reasoning=reasoning, text=text)
 
 
 # --------------------------------------------------------------------------- rewards

@@ -5,7 +5,8 @@ rendered with the model's own chat template, its own tools and the mode's templa
 arguments (``enable_thinking``). The dataset carries the sample's ``tools``, ``codes``,
 ``unsolved_set``, ``solve_rate`` and ``answer`` as columns, and :class:`StepReward`
 scores a completion by running its tool calls against them (sandbox when available) and
-applying the chosen reward, exactly as ``toolfeedback score`` does.
+applying the chosen reward through the same step function ``toolfeedback score`` and
+rollout use (:func:`toolfeedback.runtime.step.run_step`).
 """
 
 from __future__ import annotations
@@ -74,12 +75,14 @@ def rl_rows(samples: Sequence, tokenizer, mode, max_prompt_length: int) -> tuple
     return rows, dropped
 
 
-def score_response(env, text: str, *, mode, tool_format, reward, executor, timeout: float) -> float:
-    """The verifiable reward of one response at one step (reasoning is split off first)."""
+def score_response(env, response: Any, *, mode, tool_format, reward, executor, timeout: float) -> float:
+    """The verifiable reward of one response at one step: the one step function
+    (reasoning split by ``mode``, parse, execute, match), then ``reward``. ``response`` is
+    the completion text or its assistant message (structured ``tool_calls`` included)."""
     from ..runtime.step import run_step
 
-    _, content = mode.split(text) if hasattr(mode, "split") else (None, text)
-    outcome = run_step(env, content, executor=executor, tool_format=tool_format, timeout=timeout)
+    outcome = run_step(env, response, mode=mode, executor=executor, tool_format=tool_format,
+                       timeout=timeout)
     return float(reward.score(outcome))
 
 
@@ -111,7 +114,8 @@ class StepReward:
         missing = [k for k in keys if k not in columns]
         if missing:
             raise ToolfeedbackError(f"reward: dataset columns missing: {', '.join(missing)}")
-        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        # Conversational completions end with the assistant message (structured calls kept).
+        texts = [c if isinstance(c, (str, dict)) else c[-1] for c in completions]
         envs = [self._env({k: columns[k][i] for k in keys}) for i in range(len(texts))]
 
         def one(i: int) -> float:
