@@ -1,0 +1,428 @@
+"""The strict sandbox (parent side): one kernel-confined process per episode.
+
+:class:`StrictSandbox` is what :class:`~toolfeedback.runtime.sandbox.Sandbox` becomes with
+``isolation="strict"``. A template process (:mod:`~toolfeedback.runtime.sandbox_template`)
+forks one process per episode, and one per stateless step (so every record of ``score``
+gets its own); the process is confined by the kernel before tool code runs
+(:mod:`~toolfeedback.runtime.sandbox_jail`) and is killed when its episode (or step) ends.
+Nothing lives on between episodes: no module, no code cache, no file, no thread, no
+signal handler, no descriptor. The parent holds each process's pipes and a pidfd (to
+kill it); it only decodes bounded JSON from it, as in the basic design.
+
+Spare processes are forked ahead (``workers`` for stateless steps, one per initial
+database in use), so a step rarely waits for a fork.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Mapping, Sequence
+
+from ..types import ToolCall, ToolResult
+from .sandbox import WORKER_SCRIPT, Sandbox, _Channel, _WorkerGone
+from .sandbox_limits import limited
+
+_REQUIRED = ("landlock", "seccomp")
+_STARTUP = 30.0  # the template imports and enters its namespaces once
+
+
+class SandboxUnavailable(RuntimeError):
+    """Strict isolation was asked for and this kernel cannot provide it."""
+
+
+def _binding_paths() -> list[str]:
+    import landlockpy
+    import seccompy
+
+    return sorted({os.path.dirname(os.path.dirname(m.__file__)) for m in (landlockpy, seccompy)})
+
+
+class _Template:
+    """The template process and its control socket (parent side)."""
+
+    def __init__(self, box: "StrictSandbox"):
+        self.scratch_root = tempfile.mkdtemp(prefix="tf-strict-", dir=box.scratch_root)
+        os.chmod(self.scratch_root, 0o700)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cfg = {"paths": _binding_paths(), "scratch_root": self.scratch_root, "required": list(_REQUIRED),
+               "limits": box.limits}
+        argv = [box.python, "-I", "-S", WORKER_SCRIPT, "template", str(theirs.fileno()), json.dumps(cfg)]
+        try:
+            self.proc = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         cwd=self.scratch_root, env={})
+        finally:
+            theirs.close()
+        self.ctl = ours
+        self.lock = threading.RLock()
+        self.replies: dict[int, tuple[dict, list[int]]] = {}
+        self.exits: dict[int, int] = {}
+        self.watch: set[int] = set()  # ids whose exit status someone may ask for
+        self.voided: set[int] = set()  # requested forks nobody will use
+        self.next_id = 0
+        ready, _ = self._read(time.monotonic() + _STARTUP, lambda m: "ready" in m)
+        if ready is None:
+            self.close()
+            raise SandboxUnavailable("the sandbox template did not start")
+        self.report = ready.get("template", {})
+
+    def _read(self, deadline: float, want) -> tuple[dict | None, list[int]]:
+        """Read control messages until one satisfies ``want``; file exits and fork
+        replies for others on the way (the lock is held by the caller)."""
+        while True:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return None, []
+            ready, _, _ = select.select([self.ctl], [], [], wait)
+            if not ready:
+                continue
+            data, fds, _, _ = socket.recv_fds(self.ctl, 1 << 16, 4)
+            if not data:
+                return None, []
+            msg = json.loads(data)
+            if want(msg):
+                return msg, fds
+            if "exit" in msg:
+                if msg["exit"] in self.watch:
+                    self.exits[msg["exit"]] = msg["status"]
+            elif "forked" in msg:
+                if msg["forked"] in self.voided:
+                    self.voided.discard(msg["forked"])
+                    _kill_fds(fds)
+                else:
+                    self.replies[msg["forked"]] = (msg, fds)
+            else:
+                for fd in fds:
+                    os.close(fd)
+
+    def request(self, state_key: str | None) -> int:
+        """Ask for a fork (the reply is collected by :meth:`collect`)."""
+        with self.lock:
+            self.next_id += 1
+            socket.send_fds(self.ctl, [json.dumps({"op": "fork", "id": self.next_id,
+                                                   "state": state_key}).encode()], [])
+            self.watch.add(self.next_id)
+            return self.next_id
+
+    def collect(self, cid: int, timeout: float = 10.0) -> tuple[dict, list[int]]:
+        with self.lock:
+            if cid in self.replies:
+                return self.replies.pop(cid)
+            msg, fds = self._read(time.monotonic() + timeout, lambda m: m.get("forked") == cid)
+            if msg is None:
+                raise SandboxUnavailable("the sandbox template stopped answering")
+            return msg, fds
+
+    def put_state(self, key: str, state: Any) -> None:
+        fd = os.memfd_create("tf-state")
+        try:
+            with open(fd, "wb", closefd=False) as f:
+                f.write(json.dumps(state).encode())
+            os.lseek(fd, 0, os.SEEK_SET)
+            with self.lock:
+                socket.send_fds(self.ctl, [json.dumps({"op": "state", "key": key}).encode()], [fd])
+        finally:
+            os.close(fd)
+
+    def status(self, cid: int, timeout: float) -> int | None:
+        """The wait status of an ended episode process (``None`` if none came in time)."""
+        with self.lock:
+            if cid not in self.exits:
+                msg, _ = self._read(time.monotonic() + timeout, lambda m: m.get("exit") == cid)
+                if msg is not None:
+                    self.exits[cid] = msg["status"]
+            self.watch.discard(cid)
+            return self.exits.pop(cid, None)
+
+    def void(self, cid: int) -> None:
+        """A requested fork nobody will use: kill it as soon as (or if already) it is there."""
+        with self.lock:
+            self.forget(cid)
+            if cid in self.replies:
+                _kill_fds(self.replies.pop(cid)[1])
+            else:
+                self.voided.add(cid)
+
+    def forget(self, cid: int) -> None:
+        with self.lock:
+            self.watch.discard(cid)
+            self.exits.pop(cid, None)
+
+    def close(self) -> None:
+        for _, fds in self.replies.values():
+            _kill_fds(fds)
+        self.replies.clear()
+        try:
+            self.ctl.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        import shutil
+
+        shutil.rmtree(self.scratch_root, ignore_errors=True)
+
+
+def _kill_fds(fds: list[int]) -> None:
+    """Kill an unused episode process through its pidfd (the last fd) and close its fds."""
+    if len(fds) == 3:
+        try:
+            signal.pidfd_send_signal(fds[2], signal.SIGKILL)
+        except OSError:
+            pass
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class _Child(_Channel):
+    """One episode process (parent side): its pipes and pidfd."""
+
+    def __init__(self, template: _Template, cid: int, msg: dict, fds: list[int]):
+        self.template, self.cid, self.pid = template, cid, msg["pid"]
+        self.req_w, self.resp_r, self.pidfd = fds
+        os.set_blocking(self.req_w, False)
+        os.set_blocking(self.resp_r, False)
+        self.fresh, self.buf, self.seq = True, bytearray(), 0
+        self.envs: set[str] = set()
+        self.lock = threading.Lock()
+        self.dead = False
+
+    def _death(self, default: str) -> str:
+        select.select([self.pidfd], [], [], 1.0)  # readable once the process has exited
+        status = self.template.status(self.cid, 1.0)
+        if status is None:
+            return f"the tool process failed: {default}"
+        if os.WIFSIGNALED(status):
+            try:
+                name = signal.Signals(os.WTERMSIG(status)).name
+            except ValueError:
+                name = str(os.WTERMSIG(status))
+            return f"the tool process was killed by signal {name}"
+        return f"the tool process exited with status {os.waitstatus_to_exitcode(status)}"
+
+    def kill(self) -> None:
+        if not self.dead:
+            self.dead = True
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            for fd in (self.req_w, self.resp_r, self.pidfd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.template.forget(self.cid)
+
+
+class StrictSandbox(Sandbox):
+    """``Sandbox(isolation="strict")``: see the module docstring and docs/runtime.md."""
+
+    isolation = "strict"
+
+    def _start(self) -> None:
+        self._template: _Template | None = None
+        self._spares: dict[str | None, list[int]] = {}  # state key -> requested fork ids
+        self._episodes: dict[str, _Child] = {}
+        self._jail_report: dict | None = None
+        self._tlock = threading.Lock()
+
+    def _tpl(self) -> _Template:
+        with self._tlock:
+            if self._closed:
+                raise RuntimeError("the sandbox is closed")
+            if self._template is None:
+                self._template = _Template(self)
+            return self._template
+
+    def _spawn(self, state: Any, state_key: str | None) -> _Child:
+        """A started (maybe still confining itself) episode process for ``state_key``."""
+        tpl = self._tpl()
+        want = self.workers if state_key is None else 1
+        with self._tlock:
+            queue = self._spares.setdefault(state_key, [])
+            cid = queue.pop(0) if queue else None
+        for attempt in range(2):
+            if cid is None:
+                cid = tpl.request(state_key)
+            msg, fds = tpl.collect(cid)
+            if msg.get("need") == "state":
+                tpl.forget(cid)
+                tpl.put_state(state_key, state)
+                cid = None
+                with self._tlock:  # spares asked before the state arrived are void too
+                    for stale in self._spares.pop(state_key, []):
+                        tpl.void(stale)
+                continue
+            break
+        else:
+            raise SandboxUnavailable("the sandbox template lost an initial database")
+        self.stats["spawned"] += 1
+        with self._tlock:
+            queue = self._spares.setdefault(state_key, [])
+            while len(queue) < want:
+                queue.append(tpl.request(state_key))
+            while len(self._spares) > 9:  # spares of databases no longer in use
+                for stale in self._spares.pop(next(k for k in self._spares if k is not None)):
+                    tpl.void(stale)
+        return _Child(tpl, cid, msg, fds)
+
+    def warm(self) -> None:
+        """Start the template and fork the spare processes now."""
+        self._spawn(None, None).kill()
+
+    def run_calls(self, env_key: str, codes: Mapping[str, str], calls: Sequence[ToolCall], *,
+                  episode: str | None = None, state: Any = None,
+                  timeout: float | None = None) -> list[ToolResult]:
+        """Execute ``calls`` in order (one request per step) in the episode's own process."""
+        return limited(self, env_key, codes, calls, episode, state, timeout, self._run_strict)
+
+    def _run_strict(self, env_key, codes, calls, episode, state, limit, step) -> list[ToolResult]:
+        if episode is not None and state is None and episode not in self._episodes:
+            episode = None  # no database given: a stateless call, as the release makes it
+        if episode is not None and episode in self._lost:
+            return [self._error(c, self._LOST) for c in calls]
+        results: list[ToolResult] = []
+        while len(results) < len(calls):
+            if step.expired():
+                results.extend(self._error(c, step.time_text + "; this call was not run")
+                               for c in calls[len(results):])
+                break
+            child = self._episodes.get(episode) if episode is not None else None
+            if child is None:
+                state_key = self._state_key(state) if episode is not None else None
+                child = self._spawn(state, state_key)
+                if episode is not None:
+                    self._episodes[episode] = child
+            try:
+                with child.lock:
+                    done, gone = self._exchange(child, env_key, codes, calls[len(results):],
+                                                episode, limit, step)
+            finally:
+                if episode is None:
+                    child.kill()  # a stateless step's process ends with the step
+            results.extend(done)
+            if gone and episode is not None:
+                child.kill()
+                self._episodes.pop(episode, None)
+                self._lost.add(episode)
+                results.extend(self._error(c, self._LOST) for c in calls[len(results):])
+        return results
+
+    def _exchange(self, child: _Child, env_key, codes, calls, episode, limit, step):
+        """One request: returns (results, whether the process is gone)."""
+        try:
+            payload = json.dumps([[c.name, c.arguments] for c in calls])
+        except (TypeError, ValueError) as exc:
+            return [self._error(c, f"arguments are not JSON values ({exc})") for c in calls], False
+        request: dict[str, Any] = {"op": "run", "env": env_key, "episode": episode,
+                                   "max_output": self.max_output, "step_output": step.output_left,
+                                   "over": step.over_text}
+        if env_key not in child.envs:
+            request["codes"] = dict(codes)
+        results: list[ToolResult] = []
+        self.stats["requests"] += 1
+        child.seq += 1
+        request["seq"] = child.seq
+        try:
+            if child.fresh:
+                hello = child.recv(time.monotonic() + _STARTUP, 1 << 14)
+                if not isinstance(hello, dict) or hello.get("ready") is not True:
+                    report = hello.get("jail") if isinstance(hello, dict) else None
+                    raise SandboxUnavailable(f"the kernel refused to confine the tool process: {report}")
+                self._jail_report = hello.get("jail")
+                child.fresh = False
+            deadline, bound = step.deadline(limit)
+            child.send(request, deadline + 5.0, payload)
+            while len(results) < len(calls):
+                call = calls[len(results)]
+                deadline, bound = step.deadline(limit)
+                reply = child.recv(deadline, step.max_bytes(self.max_output))
+                if not isinstance(reply, dict) or reply.get("seq") != child.seq:
+                    raise _WorkerGone("the tool process sent a malformed reply")
+                if "need" in reply:
+                    if "codes" in request:
+                        raise _WorkerGone("the tool process lost its environment")
+                    request["codes"] = dict(codes)
+                    child.send(request, deadline + 5.0, payload)
+                    continue
+                content = reply.get("content")
+                if not isinstance(content, str) or reply.get("i") != len(results):
+                    raise _WorkerGone("the tool process sent a malformed reply")
+                child.envs.add(env_key)
+                results.append(step.result(call, reply.get("ok") is True, content))
+        except _WorkerGone as gone:
+            call = calls[len(results)]
+            if gone.timed_out and bound:
+                results.append(self._error(call, step.time_text))
+            elif gone.timed_out:
+                self.stats["timeouts"] += 1
+                results.append(self._timeout(call, codes, limit, episode))
+            else:
+                self.stats["crashes"] += 1
+                results.append(self._error(call, gone.reason))
+            child.kill()
+            return results, True
+        return results, False
+
+    def end_episode(self, episode: str) -> None:
+        """End an episode: its process is killed, its scratch and state vanish with it."""
+        with self._cond:
+            self._lost.discard(episode)
+        child = self._episodes.pop(episode, None)
+        if child is not None:
+            with child.lock:
+                child.kill()
+
+    def jail_report(self) -> dict:
+        """What the kernel enforced on the last episode process (one is started if none)."""
+        if self._jail_report is None:
+            self.run_calls("probe", {"probe": "def probe():\n    return 1"}, [ToolCall("probe", {})])
+        return dict(self._jail_report or {}, template=self._tpl().report)
+
+    def close(self) -> None:
+        """Kill every episode process and the template; remove every scratch directory."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for child in list(self._episodes.values()):
+            child.kill()
+        self._episodes.clear()
+        with self._tlock:
+            template, self._template = self._template, None
+        if template is not None:
+            template.close()
+
+
+def kernel_ready() -> tuple[bool, str]:
+    """Whether this kernel offers what strict isolation needs (Landlock and seccomp), and
+    if not, why not. Cheap: no process is started."""
+    if not sys.platform.startswith("linux"):
+        return False, "strict isolation needs Linux (Landlock and seccomp)"
+    try:
+        import landlockpy
+        import seccompy
+    except ImportError as exc:
+        return False, f"the Landlock/seccomp bindings are not installed ({exc})"
+    if landlockpy.abi_version() < 1:
+        return False, "this kernel has no Landlock (needs Linux 5.13+ with landlock in the LSM list)"
+    if not seccompy.supported():
+        return False, "this kernel has no seccomp filters"
+    if not hasattr(os, "memfd_create") or not hasattr(os, "pidfd_open"):
+        return False, "this Python lacks os.memfd_create/os.pidfd_open"
+    return True, ""
