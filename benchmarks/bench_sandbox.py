@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--share-tables", action="store_true",
                         help="let read-only tools share pristine database tables (opt-in; "
                              "trusts a static reading of the tool code)")
+    parser.add_argument("--isolation", choices=("strict", "basic"), default="strict",
+                        help="the sandbox's isolation (strict: one confined process per episode)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs of each executor, interleaved; the best of each is compared")
     parser.add_argument("--clients", type=int, default=0,
@@ -200,7 +202,7 @@ def main(argv=None) -> int:
     # best run of each is compared (every run's outputs are checked).
     base_runs, ours_runs = [], []
     mismatches = 0
-    with Sandbox(workers=args.workers, share_tables=args.share_tables) as sandbox:
+    with Sandbox(workers=args.workers, share_tables=args.share_tables, isolation=args.isolation) as sandbox:
         sandbox.warm()
         run(sandbox, steps[:50], db_text, fresh_state_per_episode=False)  # start-up, first imports
         for _ in range(max(1, args.repeats)):

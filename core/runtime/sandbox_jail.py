@@ -101,21 +101,24 @@ def _map_ids(uid, gid):
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+
+
 def _drop_capabilities():
     """capset(2) to empty sets: a process keeps no capability, even in its own namespaces."""
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
-
-    header, data = Header(0x20080522, 0), (Data * 2)()
-    nr = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
-    if nr is None:
+    if _CAPSET is None:
         raise OSError(errno.ENOSYS, "capset: unknown architecture")
-    _check(_libc.syscall(ctypes.c_long(nr), ctypes.byref(header), ctypes.byref(data)))
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
+    _check(_libc.syscall(ctypes.c_long(_CAPSET), ctypes.byref(header), ctypes.byref(data)))
     for cap in range(64):  # the bounding set too, so nothing comes back through exec
         if _libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; EINVAL past the last cap
             break
@@ -255,6 +258,7 @@ class Prepared:
 
     def __init__(self, root):
         self.report = {}
+        self.abi = landlockpy.abi_version()
         self.root, self.scratch, self.ruleset, self.shared_mount = root, root, None, False
         try:
             # A read-only tmpfs at root holding only "ws": every episode mounts its own tmpfs
@@ -269,8 +273,9 @@ class Prepared:
         except Exception as exc:  # noqa: BLE001 - each episode builds its own then
             self.report["shared_scratch_mount"] = f"unavailable ({exc})"
         try:
-            program = _episode_filter(_SENTINEL).program
-            self.filter = [(i, program[i:i + 8]) for i in range(0, len(program), 8)]
+            self.filter = _episode_filter(_SENTINEL).program
+            self.slots = [i + 4 for i in range(0, len(self.filter), 8)
+                          if int.from_bytes(self.filter[i + 4:i + 8], "little") == _SENTINEL]
             self.x32 = _x32_program() if os.uname().machine == "x86_64" else None
         except Exception as exc:  # noqa: BLE001
             self.filter, self.report["seccomp_compile"] = None, f"unavailable ({exc})"
@@ -280,11 +285,9 @@ class Prepared:
 
     def program(self, pid):
         """The episode filter with this process's pid in place of the sentinel."""
-        out = bytearray()
-        for _, insn in self.filter:
-            if int.from_bytes(insn[4:8], "little") == _SENTINEL:
-                insn = insn[:4] + pid.to_bytes(4, "little")
-            out += insn
+        out, value = bytearray(self.filter), pid.to_bytes(4, "little")
+        for i in self.slots:
+            out[i:i + 4] = value
         return bytes(out)
 
 
@@ -346,7 +349,7 @@ def confine_episode(prep, scratch, limits):
         ruleset = prep.ruleset if prep.ruleset is not None else _landlock_ruleset(scratch)
         _syscall.set_no_new_privs()
         ruleset.restrict()
-        report["landlock"] = {"abi": landlockpy.abi_version(), "scoped": int(ruleset.scoped),
+        report["landlock"] = {"abi": prep.abi, "scoped": int(ruleset.scoped),
                               "net": int(ruleset.handled_net), "fs": int(ruleset.handled_fs)}
         ruleset.close()
     except Exception as exc:  # noqa: BLE001 - reported; strict mode refuses

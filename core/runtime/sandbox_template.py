@@ -47,6 +47,7 @@ def _load_jail():
 
 def main(worker, argv):
     """The template's loop; ``worker`` is the already-loaded sandbox_worker module."""
+    os.environ.clear()  # started with none; drop what the C-locale coercion added (LC_CTYPE)
     ctl = socket.socket(fileno=int(argv[2]))
     cfg = json.loads(argv[3])
     sys.path.extend(cfg["paths"])
@@ -116,8 +117,7 @@ def main(worker, argv):
                 if key is not None and key not in states:
                     send({"forked": msg["id"], "need": "state"})
                     continue
-                pid, fds, scratch = _fork(worker, jail, prep, msg, cfg, cgroup,
-                                          states.get(key) if key else None)
+                pid, fds, scratch = _fork(worker, jail, prep, msg, cfg, cgroup, states, key)
                 children[pid] = (msg["id"], scratch)
                 send({"forked": msg["id"], "pid": pid}, fds)
                 for fd in fds:
@@ -150,7 +150,7 @@ def _remove(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _fork(worker, jail, prep, msg, cfg, cgroup, state):
+def _fork(worker, jail, prep, msg, cfg, cgroup, states, key):
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     if prep.shared_mount:  # each episode mounts its own tmpfs there, in its own namespace
@@ -161,6 +161,8 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, state):
     pid = os.fork()
     if pid == 0:  # the episode process
         try:
+            state = states.get(key) if key else None
+            states.clear()  # other episodes' initial databases: out of reach (frames, gc)
             keep = sorted({req_r, resp_w, *prep.fds()})
             low = 3
             for fd in keep:  # every other descriptor goes, the control socket first
