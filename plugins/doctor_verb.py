@@ -27,7 +27,8 @@ class DoctorCommand:
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
     def run(self, args, pm) -> int:
-        from toolfeedback.runtime.sandbox_strict import StrictSandbox, kernel_ready
+        from toolfeedback.runtime.sandbox_limits import kernel_ready
+        from toolfeedback.runtime.sandbox_strict import StrictSandbox
 
         ready, why = kernel_ready()
         report: dict = {"strict_available": ready}

@@ -8,6 +8,8 @@ three (it never reads more than the remaining output budget from a worker).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import warnings
 
@@ -16,6 +18,25 @@ from ..types import ToolResult
 ISOLATION_MODES = ("auto", "strict", "basic")
 #: The process-wide default of ``Sandbox(isolation=...)``; ``--isolation`` sets it.
 DEFAULT = {"isolation": "auto"}
+
+
+def kernel_ready() -> tuple[bool, str]:
+    """Whether this kernel offers what strict isolation needs (Landlock and seccomp), and
+    if not, why not. Cheap: no process is started."""
+    if not sys.platform.startswith("linux"):
+        return False, "strict isolation needs Linux (Landlock and seccomp)"
+    try:
+        import landlockpy
+        import seccompy
+    except ImportError as exc:
+        return False, f"the Landlock/seccomp bindings are not installed ({exc})"
+    if landlockpy.abi_version() < 1:
+        return False, "this kernel has no Landlock (needs Linux 5.13+ with landlock in the LSM list)"
+    if not seccompy.supported():
+        return False, "this kernel has no seccomp filters"
+    if not hasattr(os, "memfd_create") or not hasattr(os, "pidfd_open"):
+        return False, "this Python lacks os.memfd_create/os.pidfd_open"
+    return True, ""
 
 
 class IsolationWarning(RuntimeWarning):
@@ -34,7 +55,6 @@ def resolve_isolation(mode: str | None) -> str:
     allows it; ``strict`` on a kernel without Landlock/seccomp raises
     :class:`~toolfeedback.errors.ConfigError`; ``basic`` warns."""
     from ..errors import ConfigError
-    from .sandbox_strict import kernel_ready
 
     mode = mode or DEFAULT["isolation"]
     if mode not in ISOLATION_MODES:
