@@ -9,6 +9,7 @@ about, so the socket never backs up).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -38,10 +39,57 @@ def _binding_paths() -> list[str]:
     return sorted({os.path.dirname(os.path.dirname(m.__file__)) for m in (landlockpy, seccompy)})
 
 
-class _Template:
-    """The template process and its control socket (parent side)."""
+_IDS = itertools.count(1)  # episode process ids, unique across (sub-)templates: cgroup names
 
-    def __init__(self, box):
+
+class _PidfdProc:
+    """``Popen``'s poll/wait/kill for a process that is not our child (a sub-template)."""
+
+    def __init__(self, pidfd: int):
+        self.pidfd, self.returncode = pidfd, None
+
+    def poll(self):
+        if self.returncode is None and select.select([self.pidfd], [], [], 0)[0]:
+            self.returncode = -9
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None and not select.select([self.pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("sub-template", timeout)
+        self.returncode = -9 if self.returncode is None else self.returncode
+        os.close(self.pidfd)
+        return self.returncode
+
+    def kill(self):
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+class _Template:
+    """A template process and its control socket (parent side): the main one (started
+    here) or a sub-template holding one initial database (``adopt``: its socket, pidfd)."""
+
+    def __init__(self, box, adopt: tuple[socket.socket, int] | None = None):
+        self.lock = threading.RLock()
+        self.replies: dict[int, tuple[dict, list[int]]] = {}
+        self.exits: dict[int, int] = {}
+        self.watch: set[int] = set()  # ids whose exit status someone may ask for
+        self.voided: set[int] = set()  # requested forks nobody will use
+        self.box = box
+        if adopt is not None:
+            self.scratch_root = None
+            self.ctl, self.proc = adopt[0], _PidfdProc(adopt[1])
+        else:
+            self._start(box)
+        ready, _ = self._read(time.monotonic() + _STARTUP, lambda m: "ready" in m)
+        if ready is None:
+            self.close()
+            raise SandboxUnavailable("the sandbox template did not start")
+        self.report = ready.get("template", {})
+
+    def _start(self, box) -> None:
         self.scratch_root = tempfile.mkdtemp(prefix="tf-strict-", dir=box.scratch_root)
         os.chmod(self.scratch_root, 0o700)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -55,17 +103,6 @@ class _Template:
         finally:
             theirs.close()
         self.ctl = ours
-        self.lock = threading.RLock()
-        self.replies: dict[int, tuple[dict, list[int]]] = {}
-        self.exits: dict[int, int] = {}
-        self.watch: set[int] = set()  # ids whose exit status someone may ask for
-        self.voided: set[int] = set()  # requested forks nobody will use
-        self.next_id = 0
-        ready, _ = self._read(time.monotonic() + _STARTUP, lambda m: "ready" in m)
-        if ready is None:
-            self.close()
-            raise SandboxUnavailable("the sandbox template did not start")
-        self.report = ready.get("template", {})
 
     def _read(self, deadline: float, want) -> tuple[dict | None, list[int]]:
         """Read control messages until one satisfies ``want``; file exits and fork
@@ -96,14 +133,13 @@ class _Template:
                 for fd in fds:
                     os.close(fd)
 
-    def request(self, state_key: str | None) -> int:
+    def request(self) -> int:
         """Ask for a fork (the reply is collected by :meth:`collect`)."""
         with self.lock:
-            self.next_id += 1
-            socket.send_fds(self.ctl, [json.dumps({"op": "fork", "id": self.next_id,
-                                                   "state": state_key}).encode()], [])
-            self.watch.add(self.next_id)
-            return self.next_id
+            cid = next(_IDS)
+            socket.send_fds(self.ctl, [json.dumps({"op": "fork", "id": cid}).encode()], [])
+            self.watch.add(cid)
+            return cid
 
     def collect(self, cid: int, timeout: float = 10.0) -> tuple[dict, list[int]]:
         with self.lock:
@@ -114,7 +150,8 @@ class _Template:
                 raise SandboxUnavailable("the sandbox template stopped answering")
             return msg, fds
 
-    def put_state(self, key: str, state: Any) -> None:
+    def sub_template(self, key: str, state: Any) -> "_Template":
+        """A sub-template holding ``state`` (sent as JSON in a memfd) for its episodes."""
         fd = os.memfd_create("tf-state")
         try:
             with open(fd, "wb", closefd=False) as f:
@@ -122,8 +159,12 @@ class _Template:
             os.lseek(fd, 0, os.SEEK_SET)
             with self.lock:
                 socket.send_fds(self.ctl, [json.dumps({"op": "state", "key": key}).encode()], [fd])
+                msg, fds = self._read(time.monotonic() + _STARTUP, lambda m: m.get("sub") == key)
         finally:
             os.close(fd)
+        if msg is None or len(fds) != 2:
+            raise SandboxUnavailable("the sandbox template could not take an initial database")
+        return _Template(self.box, adopt=(socket.socket(fileno=fds[0]), fds[1]))
 
     def status(self, cid: int, timeout: float) -> int | None:
         """The wait status of an ended episode process (``None`` if none came in time)."""
@@ -162,9 +203,10 @@ class _Template:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        import shutil
+        if self.scratch_root is not None:
+            import shutil
 
-        shutil.rmtree(self.scratch_root, ignore_errors=True)
+            shutil.rmtree(self.scratch_root, ignore_errors=True)
 
 
 def _kill_fds(fds: list[int]) -> None:

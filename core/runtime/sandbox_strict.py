@@ -79,6 +79,7 @@ class StrictSandbox(Sandbox):
     def _start(self) -> None:
         self._template: _Template | None = None
         self._spares: dict[str | None, list[int]] = {}  # state key -> requested fork ids
+        self._subs: dict[str, _Template] = {}  # state key -> its sub-template (LRU order)
         self._episodes: dict[str, _Child] = {}
         self._jail_report: dict | None = None
         self._tlock = threading.Lock()
@@ -89,42 +90,51 @@ class StrictSandbox(Sandbox):
                 raise RuntimeError("the sandbox is closed")
             if self._template is not None and self._template.proc.poll() is not None:
                 self._template.close()  # it died (killed from outside): start afresh
-                self._template, self._spares = None, {}
+                for sub in self._subs.values():
+                    sub.close()
+                self._template, self._spares, self._subs = None, {}, {}
                 self.stats["crashes"] += 1
             if self._template is None:
                 self._template = _Template(self)
             return self._template
 
+    def _template_for(self, state: Any, state_key: str | None) -> _Template:
+        """The main template, or the sub-template holding this initial database."""
+        main = self._tpl()
+        if state_key is None:
+            return main
+        with self._tlock:
+            sub = self._subs.pop(state_key, None)
+            if sub is not None and sub.proc.poll() is None:
+                self._subs[state_key] = sub  # most recently used last
+                return sub
+        sub = main.sub_template(state_key, state)
+        with self._tlock:
+            self._subs[state_key] = sub
+            old = []
+            while len(self._subs) > 8:  # the least recently used database's template goes
+                key = next(iter(self._subs))
+                old.append(self._subs.pop(key))
+                self._spares.pop(key, None)
+        for tpl in old:
+            tpl.close()
+        return sub
+
     def _spawn(self, state: Any, state_key: str | None) -> _Child:
         """A started (maybe still confining itself) episode process for ``state_key``."""
-        tpl = self._tpl()
+        tpl = self._template_for(state, state_key)
         want = self.workers if state_key is None else 1
         with self._tlock:
             queue = self._spares.setdefault(state_key, [])
             cid = queue.pop(0) if queue else None
-        for attempt in range(2):
-            if cid is None:
-                cid = tpl.request(state_key)
-            msg, fds = tpl.collect(cid)
-            if msg.get("need") == "state":
-                tpl.forget(cid)
-                tpl.put_state(state_key, state)
-                cid = None
-                with self._tlock:  # spares asked before the state arrived are void too
-                    for stale in self._spares.pop(state_key, []):
-                        tpl.void(stale)
-                continue
-            break
-        else:
-            raise SandboxUnavailable("the sandbox template lost an initial database")
+        if cid is None:
+            cid = tpl.request()
+        msg, fds = tpl.collect(cid)
         self.stats["spawned"] += 1
         with self._tlock:
             queue = self._spares.setdefault(state_key, [])
             while len(queue) < want:
-                queue.append(tpl.request(state_key))
-            while len(self._spares) > 9:  # spares of databases no longer in use
-                for stale in self._spares.pop(next(k for k in self._spares if k is not None)):
-                    tpl.void(stale)
+                queue.append(tpl.request())
         return _Child(tpl, cid, msg, fds)
 
     def warm(self) -> None:
@@ -250,5 +260,8 @@ class StrictSandbox(Sandbox):
         self._episodes.clear()
         with self._tlock:
             template, self._template = self._template, None
+            subs, self._subs = list(self._subs.values()), {}
+        for sub in subs:
+            sub.close()
         if template is not None:
             template.close()

@@ -9,12 +9,14 @@ removed). The template:
 2. imports the modules tools commonly use, so episodes start warm, and freezes the heap;
 3. on the parent's ``fork`` request creates the episode's two pipes, forks, and passes the
    parent its pipe ends and a pidfd (``SCM_RIGHTS`` over the control socket);
-4. reaps every episode process and reports its wait status; keeps the initial databases
-   the parent sends (at most 8), so an episode inherits its own by copy-on-write.
+4. reaps every episode process and reports its wait status;
+5. for each initial database the parent sends, forks a sub-template that decodes it and
+   holds it alone: its episodes inherit that database copy-on-write (no copy per episode)
+   and nothing of any other (the main template never decodes a database).
 
 An episode process closes every other descriptor, confines itself
-(:func:`sandbox_jail.confine_episode`), installs the audit hook, drops every initial
-database but its own, and serves requests for that one episode until its pipe closes.
+(:func:`sandbox_jail.confine_episode`), installs the audit hook and serves requests for
+that one episode until its pipe closes.
 The template never runs tool code and never decodes anything but the parent's JSON.
 """
 
@@ -63,10 +65,17 @@ def main(worker, argv):
             pass
     cgroup = jail.pids_cgroup_base()
     report["features"] = jail.features()
-    children = {}  # pid -> (episode id, scratch dir)
-    states = {}  # state key -> decoded initial database
     gc.collect()
     gc.freeze()  # episodes inherit this heap: keep the collector off its pages
+    _loop(worker, jail, prep, ctl, cfg, cgroup, report, None, None)
+    os._exit(0)
+
+
+def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
+    """Serve fork requests on ``ctl``. The main template (``key`` None) forks stateless
+    episodes and, per initial database, a sub-template holding that database alone
+    (``key``, ``state``), whose forks inherit it copy-on-write."""
+    children = {}  # pid -> (episode id, scratch dir)
     send = (lambda obj, fds=(): socket.send_fds(ctl, [json.dumps(obj).encode()], list(fds)))  # noqa: E731
     send({"ready": True, "template": report})
 
@@ -81,12 +90,12 @@ def main(worker, argv):
             cid, scratch = children.pop(pid, (None, None))
             if scratch and not prep.shared_mount:
                 _remove(scratch)
+            if cid is not None:
                 if cgroup:
                     try:
                         os.rmdir(os.path.join(cgroup, str(cid)))
                     except OSError:
                         pass
-            if cid is not None:
                 send({"exit": cid, "status": status})
 
     try:
@@ -103,21 +112,31 @@ def main(worker, argv):
                 break  # the parent is gone: so are we (episodes die with us)
             msg = json.loads(data)
             op = msg.get("op")
-            if op == "state":
-                with os.fdopen(fds[0], "rb") as f:
-                    states[msg["key"]] = json.loads(f.read())
-                while len(states) > 8:
-                    states.pop(next(iter(states)))
-                gc.freeze()
+            if op == "state" and key is None:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                pid = os.fork()
+                if pid == 0:  # the sub-template: decodes this database, sees no other
+                    try:
+                        ctl.close()
+                        ours.close()
+                        children.clear()
+                        jail._libc.prctl(jail.PR_SET_PDEATHSIG, 9, 0, 0, 0)
+                        with os.fdopen(fds[0], "rb") as f:
+                            value = json.loads(f.read())
+                        gc.freeze()
+                        _loop(worker, jail, prep, theirs, cfg, cgroup, report, msg["key"], value)
+                    finally:
+                        os._exit(0)
+                os.close(fds[0])
+                theirs.close()
+                children[pid] = (None, None)
+                send({"sub": msg["key"], "pid": pid}, [ours.fileno(), os.pidfd_open(pid)])
+                ours.close()
                 continue
             for fd in fds:
                 os.close(fd)
             if op == "fork":
-                key = msg.get("state")
-                if key is not None and key not in states:
-                    send({"forked": msg["id"], "need": "state"})
-                    continue
-                pid, fds, scratch = _fork(worker, jail, prep, msg, cfg, cgroup, states, key)
+                pid, fds, scratch = _fork(worker, jail, prep, msg, cfg, cgroup, state if key else None)
                 children[pid] = (msg["id"], scratch)
                 send({"forked": msg["id"], "pid": pid}, fds)
                 for fd in fds:
@@ -129,9 +148,9 @@ def main(worker, argv):
             except OSError:
                 pass
         for _, scratch in children.values():
-            if not prep.shared_mount:
+            if scratch and not prep.shared_mount:
                 _remove(scratch)
-        if cgroup:
+        if cgroup and key is None:
             for name in os.listdir(cgroup) if os.path.isdir(cgroup) else ():
                 try:
                     os.rmdir(os.path.join(cgroup, name))
@@ -141,7 +160,6 @@ def main(worker, argv):
                 os.rmdir(cgroup)
             except OSError:
                 pass
-    os._exit(0)
 
 
 def _remove(path):
@@ -150,7 +168,7 @@ def _remove(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _fork(worker, jail, prep, msg, cfg, cgroup, states, key):
+def _fork(worker, jail, prep, msg, cfg, cgroup, state):
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     if prep.shared_mount:  # each episode mounts its own tmpfs there, in its own namespace
@@ -161,8 +179,6 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, states, key):
     pid = os.fork()
     if pid == 0:  # the episode process
         try:
-            state = states.get(key) if key else None
-            states.clear()  # other episodes' initial databases: out of reach (frames, gc)
             keep = sorted({req_r, resp_w, *prep.fds()})
             low = 3
             for fd in keep:  # every other descriptor goes, the control socket first
