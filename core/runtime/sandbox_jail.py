@@ -119,9 +119,7 @@ def _drop_capabilities():
         raise OSError(errno.ENOSYS, "capset: unknown architecture")
     header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
     _check(_libc.syscall(ctypes.c_long(_CAPSET), ctypes.byref(header), ctypes.byref(data)))
-    for cap in range(64):  # the bounding set too, so nothing comes back through exec
-        if _libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP; EINVAL past the last cap
-            break
+    # The bounding set only matters at exec, which the seccomp filter refuses.
 
 
 def pids_cgroup_base():
@@ -241,6 +239,12 @@ def _x32_program():
                           _bpf.Ret(int(Action.ALLOW)), _bpf.Ret(int(_EPERM))], {"deny": 3})
 
 
+def _x32_enabled():
+    """Whether this kernel runs x32 syscalls (getpid with the x32 bit set)."""
+    ret = _libc.syscall(ctypes.c_long(0x40000000 | 39))
+    return not (ret == -1 and ctypes.get_errno() == errno.ENOSYS)
+
+
 def _landlock_ruleset(scratch):
     ruleset = Ruleset(handled_net=AccessNet.BIND_TCP | AccessNet.CONNECT_TCP,
                       scoped=Scope.ABSTRACT_UNIX_SOCKET | Scope.SIGNAL)
@@ -276,7 +280,7 @@ class Prepared:
             self.filter = _episode_filter(_SENTINEL).program
             self.slots = [i + 4 for i in range(0, len(self.filter), 8)
                           if int.from_bytes(self.filter[i + 4:i + 8], "little") == _SENTINEL]
-            self.x32 = _x32_program() if os.uname().machine == "x86_64" else None
+            self.x32 = _x32_program() if os.uname().machine == "x86_64" and _x32_enabled() else None
         except Exception as exc:  # noqa: BLE001
             self.filter, self.report["seccomp_compile"] = None, f"unavailable ({exc})"
 
@@ -308,9 +312,13 @@ def confine_episode(prep, scratch, limits):
     report["thread_limit"] = _join_pids_cgroup(limits.get("cgroup"), limits["threads"])
     os.setsid()  # its own session and process group: kill(0, ...) reaches nobody else
     try:
-        unshare(CLONE_NEWUSER | CLONE_NEWNS)
-        _map_ids(uid, gid)
-        report["userns"] = True
+        if uid == 0:  # root needs no user namespace for its mount namespace; it drops its caps
+            unshare(CLONE_NEWNS)
+            report["userns"] = "not needed (root: a mount namespace only, every capability dropped)"
+        else:
+            unshare(CLONE_NEWUSER | CLONE_NEWNS)
+            _map_ids(uid, gid)
+            report["userns"] = True
     except OSError as exc:
         report["userns"] = f"unavailable ({exc.strerror})"
     try:
