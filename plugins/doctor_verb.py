@@ -48,7 +48,7 @@ class DoctorCommand:
         for key, label in FEATURES:
             if key in report:
                 value = report[key]
-                ok = value is True or isinstance(value, dict)
+                ok = value is True or isinstance(value, dict) or str(value).startswith("not needed")
                 detail = "" if value is True else f" {value}"
                 print(f"  [{'ok' if ok else '--'}] {label}{detail}")
         template = report.get("template", {})
