@@ -139,24 +139,61 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                 for fd in fds:
                     os.close(fd)
     finally:
-        for pid in list(children):
+        _shutdown(jail, children, prep, cgroup, key, cfg)
+
+
+def _shutdown(jail, children, prep, cgroup, key, cfg):
+    """Kill and reap every episode process; let sub-templates (which see their own control
+    socket close too) end theirs first; remove the pids cgroups and the scratch mount."""
+    import time
+
+    deadline = time.monotonic() + 3.0
+    for pid, (cid, scratch) in list(children.items()):
+        if cid is not None:  # an episode process: killed now
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
-        for _, scratch in children.values():
-            if scratch and not prep.shared_mount:
-                _remove(scratch)
-        if cgroup and key is None:
-            for name in os.listdir(cgroup) if os.path.isdir(cgroup) else ():
-                try:
-                    os.rmdir(os.path.join(cgroup, name))
-                except OSError:
-                    pass
+    for pid, (cid, scratch) in list(children.items()):
+        while cid is None and time.monotonic() < deadline:  # a sub-template: ends by itself
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.01)
+        else:
             try:
-                os.rmdir(cgroup)
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
             except OSError:
                 pass
+        if scratch and not prep.shared_mount:
+            _remove(scratch)
+        if cgroup and cid is not None:
+            _rmdir(os.path.join(cgroup, str(cid)))
+    if key is None:
+        if cgroup:
+            for name in os.listdir(cgroup) if os.path.isdir(cgroup) else ():
+                _rmdir(os.path.join(cgroup, name))
+            _rmdir(cgroup)
+        if prep.shared_mount:  # the parent removes the directory once it is no mount point
+            try:
+                jail._libc.umount2(cfg["scratch_root"].encode(), 2)  # MNT_DETACH
+                os.rmdir(cfg["scratch_root"])
+            except OSError:
+                pass
+
+
+def _rmdir(path, tries=50):
+    """rmdir a cgroup whose last task may still be exiting (EBUSY for a moment)."""
+    import time
+
+    for _ in range(tries):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.005)
 
 
 def _remove(path):
