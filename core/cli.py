@@ -65,9 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         if getattr(args, "isolation", None):
-            from .runtime.sandbox_limits import set_default_isolation
+            import warnings
+
+            from .runtime.sandbox_limits import IsolationWarning, set_default_isolation
 
             set_default_isolation(args.isolation)
+            plain = warnings.formatwarning  # one line, no source quote, for the sandbox's warning
+            warnings.formatwarning = lambda msg, cat, *a, **k: (
+                f"warning: {msg}\n" if issubclass(cat, IsolationWarning) else plain(msg, cat, *a, **k))
         return int(command.run(args, pm) or 0)
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
