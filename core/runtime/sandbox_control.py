@@ -77,6 +77,7 @@ class _Template:
         self.exits: dict[int, int] = {}
         self.watch: set[int] = set()  # ids whose exit status someone may ask for
         self.voided: set[int] = set()  # requested forks nobody will use
+        self.spares: list[int] = []  # forks requested ahead (ids), for the next episodes
         self.box = box
         if adopt is not None:
             self.scratch_root = None

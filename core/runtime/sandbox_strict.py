@@ -78,8 +78,8 @@ class StrictSandbox(Sandbox):
 
     def _start(self) -> None:
         self._template: _Template | None = None
-        self._spares: dict[str | None, list[int]] = {}  # state key -> requested fork ids
         self._subs: dict[str, _Template] = {}  # state key -> its sub-template (LRU order)
+        self._sublock = threading.Lock()
         self._episodes: dict[str, _Child] = {}
         self._jail_report: dict | None = None
         self._tlock = threading.Lock()
@@ -92,7 +92,7 @@ class StrictSandbox(Sandbox):
                 self._template.close()  # it died (killed from outside): start afresh
                 for sub in self._subs.values():
                     sub.close()
-                self._template, self._spares, self._subs = None, {}, {}
+                self._template, self._subs = None, {}
                 self.stats["crashes"] += 1
             if self._template is None:
                 self._template = _Template(self)
@@ -103,19 +103,21 @@ class StrictSandbox(Sandbox):
         main = self._tpl()
         if state_key is None:
             return main
-        with self._tlock:
-            sub = self._subs.pop(state_key, None)
+        with self._sublock:  # one sub-template per database, even with concurrent callers
+            with self._tlock:
+                sub = self._subs.pop(state_key, None)
             if sub is not None and sub.proc.poll() is None:
-                self._subs[state_key] = sub  # most recently used last
+                with self._tlock:
+                    self._subs[state_key] = sub  # most recently used last
                 return sub
-        sub = main.sub_template(state_key, state)
-        with self._tlock:
-            self._subs[state_key] = sub
-            old = []
-            while len(self._subs) > 8:  # the least recently used database's template goes
-                key = next(iter(self._subs))
-                old.append(self._subs.pop(key))
-                self._spares.pop(key, None)
+            if sub is not None:
+                sub.close()  # it died: its episodes are lost, a new one takes over
+            sub = main.sub_template(state_key, state)
+            with self._tlock:
+                self._subs[state_key] = sub
+                old = []
+                while len(self._subs) > 8:  # the least recently used database's template goes
+                    old.append(self._subs.pop(next(iter(self._subs))))
         for tpl in old:
             tpl.close()
         return sub
@@ -125,16 +127,14 @@ class StrictSandbox(Sandbox):
         tpl = self._template_for(state, state_key)
         want = self.workers if state_key is None else 1
         with self._tlock:
-            queue = self._spares.setdefault(state_key, [])
-            cid = queue.pop(0) if queue else None
+            cid = tpl.spares.pop(0) if tpl.spares else None
         if cid is None:
             cid = tpl.request()
         msg, fds = tpl.collect(cid)
         self.stats["spawned"] += 1
         with self._tlock:
-            queue = self._spares.setdefault(state_key, [])
-            while len(queue) < want:
-                queue.append(tpl.request())
+            while len(tpl.spares) < want:
+                tpl.spares.append(tpl.request())
         return _Child(tpl, cid, msg, fds)
 
     def warm(self) -> None:
