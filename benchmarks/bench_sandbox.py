@@ -144,6 +144,25 @@ def run_concurrent(sandbox, steps, db_text, clients: int):
     return time.perf_counter() - start
 
 
+def start_costs(sandbox, n: int = 200) -> tuple[list[float], list[float]]:
+    """Latencies of ``n`` one-call stateless steps of a trivial tool (strict: each is a fresh
+    process, so this is the per-episode start cost plus one call) and of ``n`` one-call
+    steps inside one warm episode (the per-call cost)."""
+    trivial = {"ping": "def ping(data=None):\n    return 'pong'"}
+    starts, calls = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sandbox.run_calls("start-cost", trivial, [ToolCall("ping", {})])
+        starts.append(time.perf_counter() - t0)
+    state = {"k": 1}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sandbox.run_calls("call-cost", trivial, [ToolCall("ping", {})], episode="warm", state=state)
+        calls.append(time.perf_counter() - t0)
+    sandbox.end_episode("warm")
+    return starts, calls
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -158,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--share-tables", action="store_true",
                         help="let read-only tools share pristine database tables (opt-in; "
                              "trusts a static reading of the tool code)")
+    parser.add_argument("--isolation", choices=("strict", "basic"), default="strict",
+                        help="the sandbox's isolation (strict: one confined process per episode)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs of each executor, interleaved; the best of each is compared")
     parser.add_argument("--clients", type=int, default=0,
@@ -200,7 +221,7 @@ def main(argv=None) -> int:
     # best run of each is compared (every run's outputs are checked).
     base_runs, ours_runs = [], []
     mismatches = 0
-    with Sandbox(workers=args.workers, share_tables=args.share_tables) as sandbox:
+    with Sandbox(workers=args.workers, share_tables=args.share_tables, isolation=args.isolation) as sandbox:
         sandbox.warm()
         run(sandbox, steps[:50], db_text, fresh_state_per_episode=False)  # start-up, first imports
         for _ in range(max(1, args.repeats)):
@@ -209,6 +230,7 @@ def main(argv=None) -> int:
             base_out, ours_out = base_runs[-1][0], ours_runs[-1][0]
             mismatches += sum(1 for a, b in zip(base_out, ours_out) if a != b) + abs(len(base_out) - len(ours_out))
         concurrent = run_concurrent(sandbox, steps, db_text, args.clients) if args.clients > 1 else None
+        starts, per_call = start_costs(sandbox)
         stats = dict(sandbox.stats)
     base_out, base_lat, base_wall = min(base_runs, key=lambda r: r[2])
     ours_out, ours_lat, ours_wall = min(ours_runs, key=lambda r: r[2])
@@ -224,6 +246,9 @@ def main(argv=None) -> int:
     if concurrent:
         print(f"sandbox x{args.clients} callers {n_calls / concurrent:7.0f} calls/s  "
               f"ratio {base_wall / concurrent:.2f}")
+    print(f"episode start (one-call stateless step): p50 {pct(starts, .5) * 1e6:.0f} us  "
+          f"p99 {pct(starts, .99) * 1e6:.0f} us; call in a warm episode: p50 {pct(per_call, .5) * 1e6:.0f} us  "
+          f"p99 {pct(per_call, .99) * 1e6:.0f} us")
     print(f"sandbox stats: {stats}")
     if mismatches:
         for a, b in [(a, b) for a, b in zip(base_out, ours_out) if a != b][:3]:

@@ -21,6 +21,10 @@ with TOOLFEEDBACK_BLOCK_PLUGINS=name,name.
 """
 
 
+#: Verbs that run tool code: each gets ``--isolation`` (the sandbox's process-wide default).
+TOOL_VERBS = ("score", "rollout", "build", "verify", "train", "eval")
+
+
 def build_parser(pm) -> argparse.ArgumentParser:
     """The argument parser with one sub-command per registered command."""
     from .registry import Catalog
@@ -33,6 +37,12 @@ def build_parser(pm) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
                             or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_arguments(sp)
+        if name in TOOL_VERBS:
+            sp.add_argument("--isolation", choices=("auto", "strict", "basic"), default="auto",
+                            help="tool sandbox: strict (kernel-enforced, one process per episode; "
+                                 "refuses to run where the kernel lacks Landlock/seccomp), basic "
+                                 "(Python-level checks only, warns) or auto (strict where available; "
+                                 "see `toolfeedback doctor`)")
         sp.set_defaults(_command=command)
     return parser
 
@@ -54,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         if command is None:
             parser.print_help()
             return 0
+        if getattr(args, "isolation", None):
+            import warnings
+
+            from .runtime.sandbox_limits import IsolationWarning, set_default_isolation
+
+            set_default_isolation(args.isolation)
+            plain = warnings.formatwarning  # one line, no source quote, for the sandbox's warning
+            warnings.formatwarning = lambda msg, cat, *a, **k: (
+                f"warning: {msg}\n" if issubclass(cat, IsolationWarning) else plain(msg, cat, *a, **k))
         return int(command.run(args, pm) or 0)
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,10 @@ def sandbox():
         yield box
 
 
-def _children():
-    """Live sandbox worker processes whose parent is this test process."""
-    found = []
+def _children(descendants=False):
+    """Live sandbox processes whose parent is this test process (or, with ``descendants``,
+    whose parent is one of those: a strict template's episode processes)."""
+    procs = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -60,9 +62,11 @@ def _children():
             cmd = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"sandbox_worker" in cmd and " Z " not in stat[:80]:
-            found.append(int(entry.name))
+        if b"sandbox_worker" in cmd and " Z " not in stat[:80]:
+            procs[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = [pid for pid, ppid in procs.items() if ppid == os.getpid()]
+    if descendants:
+        found += [pid for pid, ppid in procs.items() if ppid in found]
     return found
 
 
@@ -165,15 +169,15 @@ class _Exec:
         return (exec, (_FRAME_WALK,))
 
 
-@pytest.mark.parametrize("share_tables", [False, True])
-def test_shared_tables_never_see_a_mutation(share_tables):
+@pytest.mark.parametrize("isolation,share_tables", [("basic", False), ("basic", True), ("strict", False)])
+def test_shared_tables_never_see_a_mutation(isolation, share_tables):
     """By default every episode owns a copy of every table; with ``share_tables`` episodes
     read one shared pristine copy until a tool that may mutate reaches a table. Either way,
     every way of mutating, however indirect, only changes the episode's own copy."""
     db = {"t": {"k": {"v": 1, "items": []}}, "u": {"x": 2}}
     pristine = json.dumps(db["t"])
     read = ToolCall("read", {})
-    with Sandbox(workers=1, share_tables=share_tables) as box:
+    with Sandbox(workers=1, share_tables=share_tables, isolation=isolation) as box:
         for name in [n for n in SNEAKY_WRITERS if n != "read"]:
             args = {"evaluated": {"expr": "data['t']['k'].update(v='eval')"},
                     "unpickled": {"text": pickle.dumps(_Exec(), protocol=0).decode("latin-1")}}.get(name, {})
@@ -185,15 +189,17 @@ def test_shared_tables_never_see_a_mutation(share_tables):
             assert other.content == pristine, name  # no other episode does
             box.end_episode(f"w-{name}")
             box.end_episode(f"r-{name}")
-        assert box.stats["spawned"] == 1 and box.stats["retired"] == 0
+        if isolation == "basic":
+            assert box.stats["spawned"] == 1 and box.stats["retired"] == 0
     assert json.dumps(db["t"]) == pristine
 
 
 def test_patched_class_of_a_shared_module_retires_the_worker():
+    """Basic isolation's tamper check (strict mode needs none: see test_runtime_sandbox_strict)."""
     codes = {"patch": "def patch():\n    import json\n    json.JSONEncoder.encode = lambda self, o: '\"PATCHED\"'\n"
                       "    return 'patched'",
              "use": "def use():\n    import json\n    return json.dumps({'a': 1})"}
-    with Sandbox(workers=1) as box:
+    with Sandbox(workers=1, isolation="basic") as box:
         assert box.run_calls("cls", codes, [ToolCall("patch", {})])[0].content == "patched"
         assert box.run_calls("cls", codes, [ToolCall("use", {})])[0].content == '{"a": 1}'
         assert box.stats["retired"] == 1
@@ -205,9 +211,10 @@ def test_fresh_namespace_per_call(sandbox):
     assert [r.content for r in results] == ["1", "1", "1"]  # exec per call, as released
 
 
-def test_concurrent_callers_and_no_leaks():
-    before = set(_children())
-    box = Sandbox(workers=2, timeout=2.0)
+@pytest.mark.parametrize("isolation", ["basic", "strict"])
+def test_concurrent_callers_and_no_leaks(isolation):
+    before = set(_children(descendants=True))
+    box = Sandbox(workers=2, timeout=2.0, isolation=isolation)
     out: dict[int, list] = {}
 
     def worker(i):
@@ -220,25 +227,34 @@ def test_concurrent_callers_and_no_leaks():
     for t in threads:
         t.join(30)
     assert len(out) == 8 and all(len(v) == 3 for v in out.values())
-    assert box.stats["spawned"] == 2 and len(set(_children()) - before) == 2
+    assert all(v == ['{"city": "Paris", "capital_of": "France"}'] * 3 for v in out.values())
+    if isolation == "basic":
+        assert box.stats["spawned"] == 2 and len(set(_children()) - before) == 2
+    else:  # one process per step (8), plus the template and its spares
+        assert box.stats["spawned"] == 8 and len(set(_children()) - before) == 1
     box.close()
-    assert set(_children()) - before == set()
+    deadline = time.monotonic() + 5
+    while set(_children(descendants=True)) - before and time.monotonic() < deadline:
+        time.sleep(0.05)  # the template's episode processes die with it (a kill is not a wait)
+    assert set(_children(descendants=True)) - before == set()
     with pytest.raises(RuntimeError, match="closed"):
         box.run_calls("env", {"good": GOOD}, [ToolCall("good", {"city": "x"})])
 
 
-def test_ordinary_stdlib_use_does_not_retire_workers():
+@pytest.mark.parametrize("isolation", ["basic", "strict"])
+def test_ordinary_stdlib_use_does_not_retire_workers(isolation):
     codes = {"busy": "import typing, re, decimal, collections.abc, xml.etree.ElementTree as ET\n"
                      "def busy(day):\n    import datetime, statistics, warnings\n"
                      "    warnings.warn('odd', UserWarning)\n"
                      "    d = datetime.datetime.strptime(day, '%Y-%m-%d')\n"
                      "    return {'weekday': d.strftime('%A'), 'mean': statistics.mean([1, 2, 3]),\n"
                      "            'tag': ET.fromstring('<a>x</a>').text, 'dec': str(decimal.Decimal('1.10'))}"}
-    with Sandbox(workers=1) as box:
-        for i in range(40):  # past the periodic full check
+    with Sandbox(workers=1, isolation=isolation) as box:
+        for i in range(40 if isolation == "basic" else 4):  # past the periodic full check
             [r] = box.run_calls("stdlib", codes, [ToolCall("busy", {"day": f"2024-05-{i % 28 + 1:02d}"})])
             assert r.ok, r.content
-        assert box.stats["retired"] == 0 and box.stats["spawned"] == 1
+        assert box.stats["retired"] == 0 and box.stats["crashes"] == 0
+        assert box.stats["spawned"] == (1 if isolation == "basic" else 4)
 
 
 def test_same_key_with_different_code_is_not_stale(sandbox):
@@ -262,19 +278,21 @@ def test_episode_lost_when_its_worker_dies():
         assert fresh.content == '["b"]'
 
 
-def test_workers_exit_when_the_parent_is_killed(tmp_path):
+@pytest.mark.parametrize("isolation", ["basic", "strict"])
+def test_workers_exit_when_the_parent_is_killed(tmp_path, isolation):
     import signal
     import subprocess
     import sys
-    import time
 
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys\nfrom toolfeedback.runtime.sandbox import Sandbox\nfrom toolfeedback.types import ToolCall\n"
-        "box = Sandbox(workers=1, timeout=60)\n"
-        "box.run_calls('e', {'ok': 'def ok():\\n    return 1'}, [ToolCall('ok', {})])\n"
-        "print(box._slots[0].worker.proc.pid, flush=True)\n"
-        "box.run_calls('e', {'spin': 'def spin():\\n    while True:\\n        pass'}, [ToolCall('spin', {})])\n")
+        f"box = Sandbox(workers=1, timeout=60, isolation={isolation!r})\n"
+        "codes = {'pid': 'def pid(data):\\n    import os\\n    return os.getpid()',\n"
+        "         'spin': 'def spin(data):\\n    while True:\\n        pass'}\n"
+        "[r] = box.run_calls('e', codes, [ToolCall('pid', {})], episode='e', state={})\n"
+        "print(r.content, flush=True)\n"
+        "box.run_calls('e', codes, [ToolCall('spin', {})], episode='e', state={})\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     worker_pid = int(parent.stdout.readline())
     time.sleep(0.3)  # the worker is spinning in tool code now
@@ -319,8 +337,9 @@ def test_forged_replies_cannot_leak_into_later_requests():
 
 
 def test_worker_recycled_before_its_cpu_budget_runs_out():
+    """Basic isolation recycles a worker; a strict episode process lives one episode."""
     burn = "def burn():\n    import time\n    end = time.process_time() + 0.9\n    while time.process_time() < end:\n        pass\n    return 'burnt'"
-    with Sandbox(workers=1, timeout=5.0, cpu_seconds=1) as box:
+    with Sandbox(workers=1, timeout=5.0, cpu_seconds=1, isolation="basic") as box:
         assert box.run_calls("cpu", {"burn": burn}, [ToolCall("burn", {})])[0].content == "burnt"
         [after] = box.run_calls("cpu", {"good": GOOD}, [ToolCall("good", {"city": "Paris"})])
         assert after.ok and box.stats["retired"] == 1 and box.stats["crashes"] == 0
@@ -329,7 +348,7 @@ def test_worker_recycled_before_its_cpu_budget_runs_out():
 def test_scratch_files_never_reach_another_environment():
     write = "def write():\n    with open('note.txt', 'w') as f:\n        f.write('secret')\n    return 'ok'"
     read = "def read():\n    with open('note.txt') as f:\n        return f.read()"
-    with Sandbox(workers=1) as box:
+    with Sandbox(workers=1, isolation="basic") as box:
         assert box.run_calls("writer", {"write": write}, [ToolCall("write", {})])[0].content == "ok"
         [r] = box.run_calls("reader", {"read": read}, [ToolCall("read", {})])
         assert not r.ok and "No such file" in r.content

@@ -95,17 +95,19 @@ class InProcessExecutor:
 EXECUTOR_KINDS = ("sandbox", "inprocess", "auto")
 
 
-def make_executor(kind: str = "sandbox", *, timeout: float = DEFAULT_TIMEOUT, workers: int = 2):
+def make_executor(kind: str = "sandbox", *, timeout: float = DEFAULT_TIMEOUT, workers: int = 2,
+                  isolation: str | None = None):
     """The executor every verb runs tools in.
 
     ``sandbox`` (``auto`` is the same, kept for configs): :class:`~toolfeedback.runtime.sandbox.Sandbox`
-    with ``workers`` processes. ``inprocess``: the release's unsafe baseline, for comparison
-    only.
+    with ``workers`` processes and ``isolation`` (``strict``/``basic``/``auto``; ``None``: the
+    process-wide default that ``--isolation`` sets). ``inprocess``: the release's unsafe
+    baseline, for comparison only.
     """
     if kind in ("sandbox", "auto"):
         from .sandbox import Sandbox
 
-        return Sandbox(workers=max(1, workers), timeout=timeout)
+        return Sandbox(workers=max(1, workers), timeout=timeout, isolation=isolation)
     if kind == "inprocess":
         return InProcessExecutor(timeout=timeout)
     from ..errors import ConfigError

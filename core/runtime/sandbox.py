@@ -56,32 +56,15 @@ class _WorkerGone(Exception):
         self.reason, self.timed_out = reason, timed_out
 
 
-class _Worker:
-    """One worker process and its pipes (parent side)."""
+class _Channel:
+    """Framed JSON over a pair of non-blocking pipes (parent side of a worker)."""
 
-    def __init__(self, sandbox: "Sandbox"):
-        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root)
-        req_r, self.req_w = os.pipe()
-        self.resp_r, resp_w = os.pipe()
-        argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [
-            WORKER_SCRIPT, str(req_r), str(resp_w), self.scratch, str(sandbox.memory_mb),
-            str(sandbox.cpu_seconds), str(sandbox.file_size_mb), "1" if sandbox.share_tables else "0"]
-        try:
-            self.proc = subprocess.Popen(argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         cwd=self.scratch, env={"LANG": "C.UTF-8"})
-        finally:
-            os.close(req_r)
-            os.close(resp_w)
-        os.set_blocking(self.req_w, False)
-        os.set_blocking(self.resp_r, False)
-        self.started = time.monotonic()
-        self.fresh = True
-        self.buf = bytearray()
-        self.envs: set[str] = set()
-        self.episodes: set[str] = set()
-        self.states: set[str] = set()
-        self.seq = 0  # request number: every reply must echo it (and its call index)
+    req_w: int
+    resp_r: int
+    buf: bytearray
+
+    def _death(self, default: str) -> str:
+        raise NotImplementedError
 
     def send(self, obj: Any, deadline: float, calls: str | None = None) -> None:
         """Write one frame: ``obj`` as JSON, plus ``calls`` (JSON text encoded once by the
@@ -140,6 +123,34 @@ class _Worker:
         ready, _, _ = select.select([self.resp_r], [], [], 0)
         return bool(ready)
 
+
+class _Worker(_Channel):
+    """One basic-mode worker process and its pipes (parent side)."""
+
+    def __init__(self, sandbox: "Sandbox"):
+        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root)
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [
+            WORKER_SCRIPT, str(req_r), str(resp_w), self.scratch, str(sandbox.memory_mb),
+            str(sandbox.cpu_seconds), str(sandbox.file_size_mb), "1" if sandbox.share_tables else "0"]
+        try:
+            self.proc = subprocess.Popen(argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         cwd=self.scratch, env={"LANG": "C.UTF-8"})
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        os.set_blocking(self.req_w, False)
+        os.set_blocking(self.resp_r, False)
+        self.started = time.monotonic()
+        self.fresh = True
+        self.buf = bytearray()
+        self.envs: set[str] = set()
+        self.episodes: set[str] = set()
+        self.states: set[str] = set()
+        self.seq = 0  # request number: every reply must echo it (and its call index)
+
     def _death(self, default: str) -> str:
         try:
             code = self.proc.wait(timeout=1.0)
@@ -194,14 +205,36 @@ class Sandbox:
     share a worker's pristine database tables with tools that a static reading of their
     code finds read-only (faster on tau-bench style tools, but it trusts that reading of
     untrusted code; off by default, so every episode gets its own copy of every table).
-    Thread-safe; a context manager.
+
+    ``isolation``: ``"strict"`` (one kernel-confined process per episode, see
+    :mod:`~toolfeedback.runtime.sandbox_strict`; refuses to start on a kernel without
+    Landlock and seccomp), ``"basic"`` (this pool of persistent workers, Python-level
+    checks only; warns) or ``"auto"`` (strict where the kernel allows it; the default,
+    set process-wide by ``--isolation``). Per step: at most ``max_calls`` calls,
+    ``step_timeout`` seconds and ``max_step_output`` characters of output in all. Per
+    strict episode: ``disk_mb`` of scratch in at most ``max_files`` files, ``nofile``
+    descriptors, ``threads`` tasks, no child process. Thread-safe; a context manager.
     """
+
+    _LOST = "the episode's database was lost when its tool process was replaced"
+    isolation = "basic"
+
+    def __new__(cls, *args, isolation: str | None = None, **kwargs):
+        from .sandbox_limits import resolve_isolation
+
+        if cls is Sandbox and resolve_isolation(isolation) == "strict":
+            from .sandbox_strict import StrictSandbox
+
+            return super().__new__(StrictSandbox)
+        return super().__new__(cls)
 
     def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, *, memory_mb: int = 2048,
                  cpu_seconds: int = 3600, max_output: int = 1_000_000, file_size_mb: int = 64,
                  scratch_root: str | None = None, site_packages: bool = False,
                  release_timeout_text: bool = True, python: str | None = None,
-                 share_tables: bool = False):
+                 share_tables: bool = False, isolation: str | None = None, max_calls: int = 32,
+                 step_timeout: float = 60.0, max_step_output: int = 1_000_000, disk_mb: int = 64,
+                 max_files: int = 1024, nofile: int = 64, threads: int = 8):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if not timeout > 0:
@@ -213,6 +246,12 @@ class Sandbox:
         self.release_timeout_text = release_timeout_text
         self.share_tables = bool(share_tables)
         self.python = python or sys.executable
+        self.workers = int(workers)
+        self.max_calls, self.step_timeout = int(max_calls), float(step_timeout)
+        self.max_step_output = int(max_step_output)
+        self.limits = {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
+                       "file_size_mb": self.file_size_mb, "disk_mb": int(disk_mb),
+                       "files": int(max_files), "nofile": int(nofile), "threads": int(threads)}
         self._slots = [_Slot(i) for i in range(workers)]
         self._cond = threading.Condition()
         self._owner: dict[str, int] = {}  # episode -> slot index
@@ -222,6 +261,10 @@ class Sandbox:
         self._state_count = 0
         self._closed = False
         self.stats = {"spawned": 0, "timeouts": 0, "crashes": 0, "retired": 0, "requests": 0}
+        self._start()
+
+    def _start(self) -> None:
+        """Mode-specific set-up (the strict subclass starts no process until first use)."""
 
     # ------------------------------------------------------------------ pool
 
@@ -273,31 +316,33 @@ class Sandbox:
                   episode: str | None = None, state: Any = None,
                   timeout: float | None = None) -> list[ToolResult]:
         """Execute ``calls`` in order (one request per step) and return one result each."""
-        calls = list(calls)
-        if not calls:
-            return []
-        env_key = self._effective_key(env_key, codes)
-        limit = self.timeout if timeout is None else float(timeout)
+        from .sandbox_limits import limited
+
+        return limited(self, env_key, codes, calls, episode, state, timeout, self._run_basic)
+
+    def _run_basic(self, env_key, codes, calls, episode, state, limit, step) -> list[ToolResult]:
         if episode is not None and state is None and episode not in self._owner:
             episode = None  # no database given: a stateless call, as the release makes it
         if episode is not None and episode in self._lost:
-            reason = "the episode's database was lost when its tool process was replaced"
-            return [self._error(c, reason) for c in calls]
+            return [self._error(c, self._LOST) for c in calls]
         results: list[ToolResult] = []
         while len(results) < len(calls):
+            if step.expired():
+                results.extend(self._error(c, step.time_text + "; this call was not run")
+                               for c in calls[len(results):])
+                break
             slot = self._acquire(env_key, episode)
             try:
                 results.extend(self._run_on(slot, env_key, codes, calls[len(results):], episode,
-                                            state, limit))
+                                            state, limit, step))
             finally:
                 self._release(slot)
             if episode is not None and episode in self._lost and len(results) < len(calls):
-                reason = "the episode's database was lost when its tool process was replaced"
-                results.extend(self._error(c, reason) for c in calls[len(results):])
+                results.extend(self._error(c, self._LOST) for c in calls[len(results):])
         return results
 
     def _run_on(self, slot: _Slot, env_key: str, codes: Mapping[str, str], calls: list[ToolCall],
-                episode: str | None, state: Any, limit: float) -> list[ToolResult]:
+                episode: str | None, state: Any, limit: float, step) -> list[ToolResult]:
         """Run as many of ``calls`` as this worker gets through; a failure ends the request
         with that call's error result (the caller resumes on a fresh worker)."""
         worker = self._worker(slot)
@@ -314,8 +359,8 @@ class Sandbox:
             state_key = request["state_key"] = self._state_key(state)
             if episode not in worker.episodes and state_key not in worker.states:
                 request["state"] = state
-        max_bytes = self.max_output * 6 + (1 << 16)
         results: list[ToolResult] = []
+        bound = False
         self.stats["requests"] += 1
         worker.seq += 1
         request["seq"] = worker.seq
@@ -332,7 +377,8 @@ class Sandbox:
             resent = False
             while len(results) < len(calls):
                 call = calls[len(results)]
-                reply = worker.recv(time.monotonic() + limit, max_bytes)
+                deadline, bound = step.deadline(limit)
+                reply = worker.recv(deadline, self.max_output * 6 + (1 << 16))
                 if isinstance(reply, dict) and isinstance(reply.get("seq"), int) \
                         and reply["seq"] < worker.seq and not results:
                     self.stats["retired"] += 1  # a stale (forged-over) reply: rerun elsewhere
@@ -363,13 +409,12 @@ class Sandbox:
                     worker.states.add(state_key)
                     with self._cond:
                         self._owner[episode] = slot.index
-                if reply.get("ok") is True:
-                    results.append(ToolResult(call.name, content, call_id=call.id))
-                else:
-                    results.append(self._error(call, content))
+                results.append(step.result(call, reply.get("ok") is True, content))
         except _WorkerGone as gone:
             call = calls[len(results)]
-            if gone.timed_out:
+            if gone.timed_out and bound:
+                results.append(self._error(call, step.time_text))
+            elif gone.timed_out:
                 self.stats["timeouts"] += 1
                 results.append(self._timeout(call, codes, limit, episode))
             else:

@@ -639,4 +639,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    if sys.argv[1:2] == ["template"]:  # the strict sandbox: see sandbox_template.py
+        import importlib.util
+
+        _spec = importlib.util.spec_from_file_location(
+            "sandbox_template", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_template.py"))
+        _template = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(_template)
+        _template.main(sys.modules[__name__], sys.argv)
+    else:
+        main(sys.argv)
