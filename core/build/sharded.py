@@ -49,11 +49,18 @@ def _scenario_id(item: Any) -> str:
     return str(getattr(item, "id", "?"))
 
 
-def _digest(ids: Iterator[str]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for scenario_id in ids:
-        h.update(scenario_id.encode("utf-8", "surrogatepass") + b"\0")
-    return h.hexdigest()
+class _Digest:
+    """A running digest of scenario ids (the driver's and a shard's must agree)."""
+
+    def __init__(self):
+        self.hash, self.count = hashlib.blake2b(digest_size=16), 0
+
+    def add(self, item: Any) -> None:
+        self.hash.update(_scenario_id(item).encode("utf-8", "surrogatepass") + b"\0")
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
 
 
 def _scenarios(config: BuildConfig, pm) -> Iterator[Any]:
@@ -67,15 +74,21 @@ def _scenarios(config: BuildConfig, pm) -> Iterator[Any]:
     return source.scenarios(config, StageContext(config=config))
 
 
-def _done(path: Path) -> dict[int, dict]:
-    """Index -> outcome line of a shard file (a torn last line is dropped first)."""
+def _outcomes(path: Path) -> Iterator[dict]:
+    """A shard file's outcome lines, lazily (a torn last line is dropped first)."""
     from ..jsonl import JsonlReader, repair_tail
 
     if not path.exists():
-        return {}
+        return
     repair_tail(path)
-    return {obj["index"]: obj for _, obj in JsonlReader(path, on_error="skip")
-            if isinstance(obj, dict) and isinstance(obj.get("index"), int)}
+    for _, obj in JsonlReader(path, on_error="skip"):
+        if isinstance(obj, dict) and isinstance(obj.get("index"), int):
+            yield obj
+
+
+def _done(path: Path) -> set[int]:
+    """The scenario indices a shard file holds."""
+    return {obj["index"] for obj in _outcomes(path)}
 
 
 class _ShardPlugin:
@@ -91,15 +104,15 @@ class _ShardPlugin:
         self.inner, self.index, self.shards, self.done = inner, index, shards, done
         self.name = SHARD_SOURCE
         self.default_stages = getattr(inner, "default_stages", None)
-        self.yielded: list[int] = []
-        self.ids: list[str] = []
+        self.yielded: list[int] = []  # in flight: yielded, not yet built or rejected
+        self.ids = _Digest()
         self.writer = JsonlWriter(path, "a")
 
     def scenarios(self, config, ctx):
         for k, item in enumerate(self.inner.scenarios(config, ctx)):
             if k % self.shards != self.index:
                 continue
-            self.ids.append(_scenario_id(item))
+            self.ids.add(item)
             if k not in self.done:
                 self.yielded.append(k)
                 yield item
@@ -152,25 +165,35 @@ def run_shard(config: dict, index: int, shards: int) -> dict:
         shard.writer.close()
         scratch.unlink(missing_ok=True)
     return {"built": summary.written, "rejected": summary.rejected,
-            "seconds": summary.seconds, "ids": _digest(iter(shard.ids))}
+            "seconds": summary.seconds, "ids": shard.ids.hexdigest()}
 
 
 def _merge(config: BuildConfig, total: int, shards: int) -> BuildSummary:
-    """Write ``config.out`` from the shard files, in scenario order; the build's summary."""
+    """Write ``config.out`` from the shard files, in scenario order (streaming: each shard
+    file is in scenario order); the build's summary."""
     from ..ftrl import from_record
     from ..jsonl import JsonlWriter
     from .pipeline import _reason_key
 
     folder = shard_dir(config)
-    outcomes = [sorted(_done(folder / f"build-{i}.jsonl").values(), key=lambda o: o["index"])
-                for i in range(shards)]
-    merged = list(heapq.merge(*outcomes, key=lambda o: o["index"]))
-    if [o["index"] for o in merged] != list(range(total)):
-        raise ToolfeedbackError(f"build: the shard files in {folder} do not hold every scenario "
-                                f"once; run the same command again to resume")
+    paths = [folder / f"build-{i}.jsonl" for i in range(shards)]
+
+    def merged() -> Iterator[dict]:
+        return heapq.merge(*(_outcomes(p) for p in paths), key=lambda o: o["index"])
+
+    # First check that every scenario is there once: a new --out is then written whole or not at all.
+    expected = 0
+    for outcome in merged():
+        if outcome["index"] != expected:
+            raise ToolfeedbackError(f"build: the shard files in {folder} do not hold every scenario "
+                                    f"once; run the same command again to resume")
+        expected += 1
+    if expected != total:
+        raise ToolfeedbackError(f"build: the shard files in {folder} hold {expected} of {total} "
+                                f"scenarios; run the same command again to resume")
     summary = BuildSummary()
     with JsonlWriter(config.out, keep_existing=True) as writer:
-        for outcome in merged:
+        for outcome in merged():
             if "env" in outcome:
                 writer.write(outcome["env"])
                 summary.add(from_record(outcome["env"]))
@@ -213,10 +236,10 @@ def sharded_build(config: BuildConfig, shards: ShardConfig, *, pm=None) -> Build
     pm = pm or create_plugin_manager()
     runner = get_runner(pm, shards.runner)
     started = time.perf_counter()
-    ids: list[list[str]] = [[] for _ in range(shards.shards)]
+    ids = [_Digest() for _ in range(shards.shards)]
     total = 0
     for total, item in enumerate(_scenarios(config, pm), 1):
-        ids[(total - 1) % shards.shards].append(_scenario_id(item))
+        ids[(total - 1) % shards.shards].add(item)
     _start_over_unless_same(config, shards.shards)
     folder = shard_dir(config)
     model_config = config
@@ -225,7 +248,7 @@ def sharded_build(config: BuildConfig, shards: ShardConfig, *, pm=None) -> Build
     data = config_to_dict(attrs.evolve(model_config, out=str(Path(config.out).resolve())))
     tasks = []
     for i in range(shards.shards):
-        if len(_done(folder / f"build-{i}.jsonl")) == len(ids[i]):
+        if len(_done(folder / f"build-{i}.jsonl")) == ids[i].count:
             continue
         one = dict(data)
         if shards.base_urls:
@@ -239,7 +262,7 @@ def sharded_build(config: BuildConfig, shards: ShardConfig, *, pm=None) -> Build
                                 f"{failed[0][0]}: {failed[0][1]}); {config.out} not written; "
                                 f"run the same command again to resume")
     for task, result in zip(tasks, results):
-        if isinstance(result.value, dict) and result.value.get("ids") != _digest(iter(ids[task.index])):
+        if isinstance(result.value, dict) and result.value.get("ids") != ids[task.index].hexdigest():
             raise ToolfeedbackError(f"build: shard {task.index} saw other scenarios than the driver: "
                                     f"sharded builds need a source that yields the same "
                                     f"scenarios on every run")
