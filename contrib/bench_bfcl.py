@@ -205,12 +205,14 @@ class BFCLEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """One response per question, parsed by the tool format, matched against the answers."""
-        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, play, take_shard, write_predictions
         from toolfeedback.rollout.engine import Policy
         from toolfeedback.types import Environment, ToolSpec
 
         cats = tuple(s for s in config.subset.split(",") if s)
-        items = load(data_folder(config.data), cats, config.limit)
+        items = take_shard(load(data_folder(config.data), cats, config.limit), config)
+        for position, it in enumerate(items):
+            it["position"] = position
         rt = load_runtime(config, pm)
         single = [it for it in items if it["category"] not in MULTI_TURN_CATEGORIES]
         multi = [it for it in items if it["category"] in MULTI_TURN_CATEGORIES]
@@ -238,7 +240,14 @@ class BFCLEvaluator:
                              "messages": run["messages"], "calls": run["turns"],
                              "metrics": {"valid": 1.0 if result["valid"] else 0.0,
                                          "reason": result["error"]}})
+        # rows in record order, so that shards' rows interleave into a whole run's
+        order = [it["position"] for it in single] + [it["position"] for it in multi]
+        rows = [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0])]
         write_predictions(config.predictions, rows)
+        return self.report(config, rows)
+
+    def report(self, config, rows: list[dict]) -> dict[str, Any]:
+        """The report of these prediction rows (sharded runs merge the rows, then call this)."""
         checker = f"bfcl-eval {bfcl_official.version()}" if official_available() else "fallback"
         return {"checker": checker, **summarize(rows)}
 

@@ -237,13 +237,13 @@ class RoTBenchEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Generate one answer per record and score TS/PI/CF."""
-        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, play, take_shard, write_predictions
         from toolfeedback.rollout.engine import Policy
         from toolfeedback.types import Environment
 
         noise = tuple(s for s in config.subset.split(",") if s)
         scoring = config.scoring
-        samples = load(config.data or shared_data_dir("rotbench"), noise, config.limit)
+        samples = take_shard(load(config.data or shared_data_dir("rotbench"), noise, config.limit), config)
         rt = load_runtime(config, pm, require_tools=False)
         # The agent loop with one turn; the tools are in the system prompt, nothing runs.
         envs = [Environment(id=str(i), messages=tuple(s["messages"]), tools=(), codes={}, unsolved={},
@@ -255,7 +255,11 @@ class RoTBenchEvaluator:
                  "metrics": score(text, sample["answer"], sample["tools"], scoring)}
                 for sample, text in zip(samples, answers)]
         write_predictions(config.predictions, rows)
-        return {"scoring": scoring, **summarize(rows)}
+        return self.report(config, rows)
+
+    def report(self, config, rows: list[dict]) -> dict[str, Any]:
+        """The report of these prediction rows (sharded runs merge the rows, then call this)."""
+        return {"scoring": config.scoring, **summarize(rows)}
 
 
 @hookimpl

@@ -146,7 +146,7 @@ class ToolHopEvaluator:
 
     def evaluate(self, config, pm) -> dict[str, Any]:
         """Play every question (up to 9 turns by default) and score AC."""
-        from toolfeedback.evaluate.driver import load_runtime, play, write_predictions
+        from toolfeedback.evaluate.driver import load_runtime, play, take_shard, write_predictions
         from toolfeedback.rollout.engine import Policy
         from toolfeedback.runtime.executor import InProcessExecutor
 
@@ -155,6 +155,7 @@ class ToolHopEvaluator:
             envs = load(config.data or shared_data_dir("toolhop"), scenario, config.limit)
         except ValueError as exc:
             raise BenchmarkError(str(exc)) from None
+        envs = take_shard(envs, config)
         rt = load_runtime(config, pm, require_tools=scenario != "direct")
         executor = InProcessExecutor()
         try:
@@ -166,7 +167,11 @@ class ToolHopEvaluator:
                  "messages": ep.messages, "metrics": score(e, ep.messages)}
                 for e, ep in zip(envs, episodes)]
         write_predictions(config.predictions, rows)
-        return {"scenario": scenario, **summarize(rows)}
+        return self.report(config, rows)
+
+    def report(self, config, rows: list[dict]) -> dict[str, Any]:
+        """The report of these prediction rows (sharded runs merge the rows, then call this)."""
+        return {"scenario": config.subset or "mandatory", **summarize(rows)}
 
 
 @hookimpl

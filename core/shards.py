@@ -23,6 +23,27 @@ from .errors import ConfigError
 
 
 @frozen
+class ShardConfig:
+    """How a job is spread: runner, number of shards, servers (``rollout``, ``build``, ``eval``)."""
+
+    runner: str = field(default="local", metadata={"help": "shard runner: local or ray"})
+    shards: int = field(default=1, metadata={"help": "number of shards"})
+    parallel: int | None = field(default=None, metadata={
+        "help": "shards running at once (default: all; ray: as the cluster's CPUs allow)"})
+    base_urls: tuple[str, ...] = field(default=(), metadata={
+        "help": "OpenAI-compatible servers; shard i uses base_urls[i % len] as its base_url"})
+    runner_options: dict[str, Any] = field(factory=dict, metadata={
+        "help": "runner options (ray: address, num_cpus, num_gpus, max_retries)"})
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot work."""
+        if self.shards < 1:
+            raise ConfigError("shards: must be at least 1")
+        if self.parallel is not None and self.parallel < 1:
+            raise ConfigError("parallel: must be at least 1")
+
+
+@frozen
 class ShardTask:
     """One shard: ``fn`` (``"package.module:function"``) called as ``fn(**kwargs)``."""
 
@@ -94,3 +115,39 @@ def get_runner(pm, name: str) -> Runner:
     from .registry import Catalog
 
     return Catalog(pm).get("runners", name)
+
+
+def add_runner_arguments(parser) -> None:
+    """``--runner --shards --parallel --ray-address --runner-option`` (``build``, ``eval``)."""
+    add = parser.add_argument
+    add("--runner", help="run as shards with this runner: local (processes here) or ray (Ray "
+                         "tasks; pip install 'toolfeedback[ray]'); see docs/scaling.md")
+    add("--shards", type=int, help="number of shards (default: 2 with --runner)")
+    add("--parallel", type=int, help="shards running at once (default: all)")
+    add("--ray-address", help="Ray cluster to join (auto, ray://head:10001; default: start a local Ray)")
+    add("--runner-option", action="append", metavar="KEY=VALUE", default=[],
+        help="runner option, repeatable (ray: num_cpus=1, num_gpus=0, max_retries=2)")
+
+
+def shard_config_from_args(args) -> ShardConfig | None:
+    """The :class:`ShardConfig` of :func:`add_runner_arguments`' flags, or ``None`` for one
+    process (no ``--runner`` and at most one shard)."""
+    import json
+
+    if args.runner is None and args.shards in (None, 1):
+        return None
+    options: dict[str, Any] = {}
+    for item in args.runner_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--runner-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    if args.ray_address:
+        options["address"] = args.ray_address
+    config = ShardConfig(runner=args.runner or "local", shards=args.shards or 2,
+                         parallel=args.parallel, runner_options=options)
+    config.validate()
+    return config

@@ -11,6 +11,7 @@ examples:
   toolfeedback build --n 10000 --seed 7 --out envs.jsonl
   toolfeedback build --n 500 --patterns multi-hop,parallel-multi-hop --max-hops 3 --scale distractors:4
   toolfeedback build --source jsonl --input questions.jsonl --model qwen --base-url http://127.0.0.1:8000/v1
+  toolfeedback build --n 100000 --seed 7 --out envs.jsonl --runner ray --shards 64
 """
 
 
@@ -49,6 +50,9 @@ class BuildCommand:
             parser.add_argument(flag, type=kind, dest=dest, default=None, help=text)
         parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        from toolfeedback.shards import add_runner_arguments
+
+        add_runner_arguments(parser)
 
     def run(self, args, pm) -> int:
         from toolfeedback.config import load_config
@@ -61,7 +65,15 @@ class BuildCommand:
         if args.patterns is not None:
             overrides["patterns"] = [p.strip() for p in args.patterns.split(",") if p.strip()]
         config = load_config(BuildConfig, args.config, section="build", overrides=overrides)
-        summary = build(config, pm, quiet=args.quiet)
+        from toolfeedback.shards import shard_config_from_args
+
+        shards = shard_config_from_args(args)
+        if shards is None:
+            summary = build(config, pm, quiet=args.quiet)
+        else:
+            from toolfeedback.build.sharded import sharded_build
+
+            summary = sharded_build(config, shards, pm=pm)
         if args.json:
             print(json.dumps(summary.as_dict(), indent=2))
         elif not args.quiet:

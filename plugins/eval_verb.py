@@ -13,6 +13,7 @@ examples:
   toolfeedback eval --evaluator toolhop --model ./ckpt --subset mandatory --limit 20
   toolfeedback eval --evaluator bfcl --model ./ckpt --subset simple_python,parallel
   toolfeedback eval --evaluator lm_eval --model ./ckpt --tasks tf_arith
+  toolfeedback eval --evaluator rotbench --model ./ckpt --out report.json --runner ray --shards 8
 """
 
 
@@ -44,6 +45,9 @@ class EvalCommand:
             else:
                 kind = {"int": int, "float": float, "int | None": int}.get(str(f.type), str)
                 parser.add_argument(flag, dest=f.name, type=kind, default=None, help=text)
+        from toolfeedback.shards import add_runner_arguments
+
+        add_runner_arguments(parser)
 
     def run(self, args, pm) -> int:
         import attrs
@@ -56,7 +60,15 @@ class EvalCommand:
             overrides["tasks"] = [t for t in overrides["tasks"].split(",") if t]
         config = load_config(EvalConfig, args.config, section="eval" if args.config else None,
                              overrides=overrides)
-        report = evaluate(config, pm)
+        from toolfeedback.shards import shard_config_from_args
+
+        shards = shard_config_from_args(args)
+        if shards is None:
+            report = evaluate(config, pm)
+        else:
+            from toolfeedback.evaluate.sharded import sharded_evaluate
+
+            report = sharded_evaluate(config, shards, pm=pm)
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
 

@@ -68,6 +68,9 @@ class EvalConfig:
     num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
     batch_size: int = field(default=8, metadata={"help": "generation / lm_eval batch size"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
+    shard: str = field(default="", metadata={
+        "help": "I/N: evaluate only records I, I+N, I+2N, ... (what each shard of --runner runs; "
+                "toolhop, rotbench, bfcl)"})
     predictions: str | None = field(default=None, metadata={
         "help": "write every scored record (messages + metrics) to this JSONL"})
     out: str | None = field(default=None, metadata={"help": "write the report JSON here"})
@@ -82,15 +85,19 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
     pm = pm if pm is not None else create_plugin_manager()
     evaluator = Catalog(pm).get("evaluators", config.evaluator)
     check_config(config)
-    report = evaluator.evaluate(config, pm)
-    report = {"evaluator": config.evaluator, **report}
+    report = {"evaluator": config.evaluator, **evaluator.evaluate(config, pm)}
+    write_report(config, report)
+    return report
+
+
+def write_report(config: EvalConfig, report: dict[str, Any]) -> None:
+    """Write ``report`` to ``config.out`` (when set) atomically."""
     if config.out:
         out = Path(config.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, out)  # never leave a half-written report
-    return report
 
 
 def check_config(config: EvalConfig) -> None:
@@ -112,6 +119,8 @@ def check_config(config: EvalConfig) -> None:
         raise ConfigError(f"split: must be train or test (got {config.split!r})")
     if config.threads < 0:
         raise ConfigError("threads: must be 0 (automatic) or more")
+    if config.shard:
+        shard_of(config)
     for flag, path in (("--out", config.out), ("--predictions", config.predictions)):
         if not path:
             continue
@@ -135,6 +144,26 @@ def shared_data_dir(bench: str) -> Path:
             return cand
     raise ConfigError(f"no data given for {bench!r} and ../shared/data/{bench} not found; "
                       f"pass --data")
+
+
+def shard_of(config: EvalConfig) -> tuple[int, int] | None:
+    """``(I, N)`` of ``config.shard`` (``"I/N"``), or None when the whole benchmark runs."""
+    if not config.shard:
+        return None
+    index, sep, count = config.shard.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not sep or n < 1 or not 0 <= i < n:
+        raise ConfigError(f"shard: expected I/N with 0 <= I < N (got {config.shard!r})")
+    return i, n
+
+
+def take_shard(records: list, config: EvalConfig) -> list:
+    """The records of ``config.shard`` (every N-th from the I-th), or all of them."""
+    part = shard_of(config)
+    return records if part is None else records[part[0]::part[1]]
 
 
 def require_model(config: EvalConfig) -> str:

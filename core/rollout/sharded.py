@@ -23,33 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from attrs import field, frozen
 
-from ..errors import ConfigError, InputError, ToolfeedbackError
+from ..errors import InputError, ToolfeedbackError
+from ..shards import ShardConfig  # noqa: F401 - re-exported: its home was here
 from .collect import RolloutConfig
 
 SHARD_FN = "toolfeedback.rollout.sharded:run_shard"
-
-
-@frozen
-class ShardConfig:
-    """How a rollout is spread: runner, number of shards, servers."""
-
-    runner: str = field(default="local", metadata={"help": "shard runner: local or ray"})
-    shards: int = field(default=1, metadata={"help": "number of shards"})
-    parallel: int | None = field(default=None, metadata={
-        "help": "shards running at once (default: all; ray: as the cluster's CPUs allow)"})
-    base_urls: tuple[str, ...] = field(default=(), metadata={
-        "help": "OpenAI-compatible servers; shard i uses base_urls[i % len] as its base_url"})
-    runner_options: dict[str, Any] = field(factory=dict, metadata={
-        "help": "runner options (ray: address, num_cpus, num_gpus, max_retries)"})
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for values that cannot work."""
-        if self.shards < 1:
-            raise ConfigError("shards: must be at least 1")
-        if self.parallel is not None and self.parallel < 1:
-            raise ConfigError("parallel: must be at least 1")
 
 
 def shard_dir(config: RolloutConfig) -> Path:
