@@ -30,8 +30,8 @@ def mean_prompt_tokens(model: Path, envs: Path) -> float:
 
 
 def write_corpus(tmp: Path, n: int) -> None:
-    from toolfeedback.pipeline import BuildConfig, build
-    from toolfeedback.rollout import RolloutConfig, rollout
+    from toolfeedback.build.pipeline import BuildConfig, build
+    from toolfeedback.rollout.collect import RolloutConfig, rollout
     from toolfeedback.tiny_model import CORPUS_FILE, environment_texts
 
     lines: list[str] = []
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="environments measured (and per corpus seed)")
     parser.add_argument("--write-corpus", action="store_true", help="regenerate the corpus first")
     args = parser.parse_args()
-    from toolfeedback.pipeline import BuildConfig, build
+    from toolfeedback.build.pipeline import BuildConfig, build
     from toolfeedback.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory() as name:

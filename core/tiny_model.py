@@ -99,10 +99,20 @@ _NAMES = ("Avalon Brindle Corvus Dunmore Elara Fenwick Galen Halvard Isolde Jorv
           "Yarrow Zephyr").split()
 
 
+def _rendered_prose() -> str:
+    """The literal text pieces of :data:`CHAT_TEMPLATE` (Jinja string escapes undone)."""
+    import re
+
+    pieces = re.findall(r"'((?:[^'\\]|\\.)*)'", CHAT_TEMPLATE)
+    return "".join(p.replace("\\n", "\n").replace('\\"', '"') for p in pieces if len(p) > 12)
+
+
 def _corpus(seed: int, n: int = 600) -> list[str]:
     """Training text for the tokenizer: markup, schemas, calls and sentences (seeded)."""
     rng = random.Random(seed)
-    lines = [CHAT_TEMPLATE]
+    # The template's fixed prose, as rendered, once per 8 samples: it opens every prompt,
+    # so its words are worth whole tokens (the raw template text holds them only once).
+    lines = [CHAT_TEMPLATE] + [_rendered_prose()] * max(1, n // 8)
     for _ in range(n):
         rel, ent = rng.choice(_WORDS), rng.choice(_NAMES)
         fn = f"get_{rel}_of_{rng.choice(_WORDS)}"

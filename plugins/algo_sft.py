@@ -10,9 +10,10 @@ is the chat before that turn rendered exactly as at inference (the model's chat 
 the episode's tools, the mode's template arguments such as ``enable_thinking``, with the
 generation prompt); the completion is the turn as the model should write it: in think
 mode ``<think>`` + reasoning + ``</think>``, then the content and the calls in the run's
-tool format, then the end-of-turn token. TRL's ``SFTTrainer`` computes the loss on the
-completion tokens only (``completion_only_loss``), so prompts, tool outputs and earlier
-turns are context, never targets. Full fine-tuning or LoRA through the adapter plugins.
+tool format, then the end-of-turn token. Both are tokenized here, apart, as at inference;
+TRL's ``SFTTrainer`` computes the loss on the completion tokens only (``completion_mask``
+with ``completion_only_loss``), so prompts, tool outputs and earlier turns are context,
+never targets. Full fine-tuning or LoRA through the adapter plugins.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def read_turns(data: str, envs: str | None, min_reward: float | None = None,
 
 def completion_text(turn: SftTurn, mode, tool_format) -> str:
     """What the model writes for ``turn``: reasoning block (think modes), then content and
-    calls in ``tool_format`` (the end-of-turn token is added by TRL)."""
+    calls in ``tool_format`` (the end-of-turn token is added by :func:`sft_rows`)."""
     body = tool_format.render(turn.content or None, turn.calls) if turn.calls else turn.content
     if not isinstance(body, str):
         raise ConfigError(f"train (sft): tool format {tool_format.name!r} renders structured "
@@ -131,16 +132,25 @@ def completion_text(turn: SftTurn, mode, tool_format) -> str:
 
 
 def sft_rows(turns, tokenizer, mode, tool_format, max_prompt_length: int) -> tuple[list[dict], int]:
-    """``{"prompt", "completion"}`` rows and how many over-long prompts were dropped."""
-    from toolfeedback.train_data import render_prompt
+    """Tokenized rows ``{"input_ids", "completion_mask"}`` and how many over-long prompts
+    were dropped. Prompt and completion are tokenized apart and joined, as at inference
+    (the prompt alone, then the tokens the model writes, then the end-of-turn token): a
+    joint tokenization could merge tokens across the boundary (``</think>\\n\\n`` + an
+    answer), training on a context the model never sees."""
+    from toolfeedback.train.data import render_prompt
 
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ToolfeedbackError("train (sft): the tokenizer has no eos_token (the end-of-turn token)")
     rows, dropped = [], 0
     for turn in turns:
-        prompt = render_prompt(tokenizer, turn.prompt, mode)
-        if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) > max_prompt_length:
+        prompt = tokenizer(render_prompt(tokenizer, turn.prompt, mode), add_special_tokens=False)["input_ids"]
+        if len(prompt) > max_prompt_length:
             dropped += 1
             continue
-        rows.append({"prompt": prompt, "completion": completion_text(turn, mode, tool_format)})
+        target = tokenizer(completion_text(turn, mode, tool_format), add_special_tokens=False)["input_ids"]
+        target = target + [eos]
+        rows.append({"input_ids": prompt + target, "completion_mask": [0] * len(prompt) + [1] * len(target)})
     if not rows:
         raise ToolfeedbackError(f"train (sft): every prompt is longer than max_prompt_length="
                                 f"{max_prompt_length} tokens ({dropped} dropped)")
@@ -199,7 +209,7 @@ class SftAlgorithm:
 
     def train(self, job) -> Path:
         """Train and save into ``job.out``; return it."""
-        from toolfeedback.train_save import save_trained
+        from toolfeedback.train.save import save_trained
 
         trainer = self.build_trainer(job)
         trainer.train()
