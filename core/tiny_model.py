@@ -36,7 +36,8 @@ SIZES = {
                  num_attention_heads=14, num_key_value_heads=2, head_dim=64),
 }
 
-# A Qwen3-style template written for this project. Tools go into the system prompt;
+# A Qwen3-style template written for this project (Qwen's tool prose shortened: every
+# prompt carries it, and the tiny model trains on CPUs). Tools go into the system prompt;
 # assistant tool calls render as <tool_call>{"name", "arguments"}</tool_call>; tool
 # results are grouped into one user turn of <tool_response> blocks; reasoning
 # (``reasoning_content``) is kept only for assistant turns after the last real user
@@ -48,11 +49,9 @@ CHAT_TEMPLATE = (
     "{%- if tools -%}"
     "{{- '<|im_start|>system\\n' -}}"
     "{%- if messages and messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}"
-    "{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -}}"
+    "{{- '# Tools\\n\\nFunction signatures:\\n<tools>' -}}"
     "{%- for tool in tools -%}{{- '\\n' + (tool | tojson) -}}{%- endfor -%}"
-    "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": "
+    "{{- '\\n</tools>\\n\\nCall a function with:\\n<tool_call>\\n{\\\"name\\\": "
     "<function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}"
     "{%- elif messages and messages[0].role == 'system' -%}"
     "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' -}}"
@@ -166,11 +165,16 @@ def environment_texts(envs, trajectories=None) -> list[str]:
 
 
 def _train_tokenizer(seed: int, vocab: int, texts=(), corpus_file: bool = True):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # A space before a capital letter is a token of its own, so that a name reads as the
+    # same tokens in a question (" Zanmar") and in a call's JSON ("\"Zanmar"): copying a
+    # name into the arguments is then the identity, which a tiny model learns quickly.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r" (?=\p{Lu})"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),

@@ -180,8 +180,8 @@ class SftAlgorithm:
             completion_only_loss=True, packing=False, max_length=None,
             dataset_num_proc=None, remove_unused_columns=True, dataloader_num_workers=0,
             use_cpu=not torch.cuda.is_available())
-        if c.gradient_checkpointing:
-            values["gradient_checkpointing"] = True
+        # Always set: TRL defaults the deprecated alias gradient_checkpointing to True.
+        values["activation_checkpointing"] = bool(c.gradient_checkpointing)
         values.update(overrides)
         try:
             return SFTConfig(**values)
