@@ -77,10 +77,11 @@ def episode_turns(record: dict, env) -> list[SftTurn]:
 
 
 def read_turns(data: str, envs: str | None, min_reward: float | None = None,
-               limit: int | None = None) -> list[SftTurn]:
+               limit: int | None = None, split: str | None = None) -> list[SftTurn]:
     """Every assistant turn of the trajectories in ``data`` whose episode reward (the record's
-    ``reward``, the sum of its step rewards) is at least ``min_reward``; tools come from
-    ``envs`` by ``env_id``. Bad lines raise :class:`InputError` naming file:line: field."""
+    ``reward``, the sum of its step rewards) is at least ``min_reward`` and whose environment
+    is in ``split`` (None: any); tools come from ``envs`` by ``env_id``. Bad lines raise
+    :class:`InputError` naming file:line: field."""
     from toolfeedback.ftrl import read_environments
     from toolfeedback.jsonl import JsonlReader
 
@@ -100,7 +101,7 @@ def read_turns(data: str, envs: str | None, min_reward: float | None = None,
         reward = obj.get("reward", 0.0)
         if not isinstance(reward, (int, float)) or isinstance(reward, bool):
             raise ValueError("$.reward: expected a number")
-        if min_reward is not None and reward < min_reward:
+        if (min_reward is not None and reward < min_reward) or (split and env.split != split):
             return []
         return episode_turns(obj, env)
 
@@ -161,10 +162,12 @@ class SftAlgorithm:
     """Supervised fine-tuning on assistant turns (golden or reward-filtered trajectories)."""
 
     name = "sft"
+    #: ``iterate`` hands this algorithm whole episodes (reward-filtered), not step samples.
+    data_kind = "trajectories"
 
     def read_data(self, config) -> list[SftTurn]:
         """The training turns of ``config.data`` (trajectories) with tools from ``config.envs``."""
-        return read_turns(config.data, config.envs, config.min_reward, config.limit)
+        return read_turns(config.data, config.envs, config.min_reward, config.limit, config.split)
 
     def sft_args(self, job, **overrides: Any):
         """A ``trl.SFTConfig`` for ``job`` (completion-only loss, no packing)."""
@@ -179,7 +182,7 @@ class SftAlgorithm:
             save_strategy="no", report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
             completion_only_loss=True, packing=False, max_length=None,
             dataset_num_proc=None, remove_unused_columns=True, dataloader_num_workers=0,
-            use_cpu=not torch.cuda.is_available())
+            use_cpu=not torch.cuda.is_available(), **job.schedule_args())
         # Always set: TRL defaults the deprecated alias gradient_checkpointing to True.
         values["activation_checkpointing"] = bool(c.gradient_checkpointing)
         values.update(overrides)

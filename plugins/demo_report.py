@@ -15,23 +15,37 @@ STAGE_NAMES = {"base": "untrained", "sft": "SFT", "rl": "SFT + GRPO"}
 SCORES = ("solve_p", "solve_r", "solve_f1")
 
 
-def evaluate_on(model: Path, test: Path, out: Path, c, pm) -> dict[str, Any]:
-    """Greedy Solve-P/R/F1 of ``model`` on the ``test`` environments; the report also holds
-    each episode's Solve-F1 by ``env_id`` (``per_env``) for paired comparisons."""
+def per_env_f1(trajectories: Path) -> dict[str, float]:
+    """Each episode's Solve-F1 by ``env_id`` (for paired comparisons)."""
+    out = {}
+    with open(trajectories, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                out[record["env_id"]] = record["metrics"]["solve_f1"]
+    return out
+
+
+def evaluate_on(model: Path, envs: Path, out: Path, c, pm) -> dict[str, Any]:
+    """Greedy Solve-P/R/F1 of ``model`` on the test split of ``envs`` (as ``iterate``
+    evaluates), with each episode's Solve-F1 (``per_env``)."""
     from toolfeedback.evaluate.driver import EvalConfig, evaluate
+    from toolfeedback.rollout.collect import RolloutConfig, rollout
 
     out.mkdir(parents=True, exist_ok=True)
     traj = out / "trajectories.jsonl"
-    report = evaluate(EvalConfig(evaluator="solve", model=str(model), data=str(test),
-                                 predictions=str(traj), out=str(out / "eval.json"), mode=c.mode,
-                                 max_turns=4, max_new_tokens=c.max_new_tokens, batch_size=64,
-                                 device="cpu", quiet=True), pm)
-    per_env = {}
-    with open(traj, encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            per_env[record["env_id"]] = record["metrics"]["solve_f1"]
-    return {**report, "per_env": per_env}
+    rollout(RolloutConfig(model=str(model), envs=str(envs), split="test", out=str(traj),
+                          mode=c.mode, max_turns=4, max_new_tokens=c.max_new_tokens, batch_size=64,
+                          threads=c.threads, resume=False, progress=False), pm=pm)
+    report = evaluate(EvalConfig(evaluator="solve", trajectories=str(traj), data=str(envs),
+                                 split="test", out=str(out / "report.json"), quiet=True), pm)
+    return {**report, "per_env": per_env_f1(traj)}
+
+
+def iterate_eval(where: Path) -> dict[str, Any]:
+    """The report of one ``iterate`` evaluation folder, with ``per_env``."""
+    report = json.loads((where / "report.json").read_text(encoding="utf-8"))
+    return {**report, "per_env": per_env_f1(where / "trajectories.jsonl")}
 
 
 def paired(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:

@@ -26,16 +26,19 @@ def test_demo_writes_report_and_summary(tmp_path, capsys):
     for text in ("Solve-F1", "single-hop", "parallel-single-hop", "gained", "training.png",
                  "solve_by_pattern.png", "paired.png"):
         assert text in report
-    for path in ["environments.jsonl", "train.jsonl", "test.jsonl", "golden.jsonl",
-                 "golden_steps.jsonl", "tiny-model/config.json", "sft/config.json",
-                 "grpo/config.json", "eval-sft/eval.json", "training.png", "solve_by_pattern.png",
-                 "paired.png"]:
+    for path in ["environments.jsonl", "golden.jsonl", "golden_steps.jsonl", "tiny-model/config.json",
+                 "sft/config.json", "sft/metrics.jsonl", "eval-base/report.json",
+                 "iterate/iter-0/eval/report.json", "iterate/iter-1/ckpt/config.json",
+                 "iterate/iter-1/ckpt/metrics.jsonl", "iterate/iter-1/eval/report.json",
+                 "training.png", "solve_by_pattern.png", "paired.png"]:
         assert (out / path).exists(), path
     # the golden trajectories score 100%: every train episode solved through the rollout loop
     golden = [json.loads(line) for line in (out / "golden.jsonl").read_text().splitlines()]
     assert golden and all(r["metrics"]["solve_f1"] == 1.0 for r in golden)
+    tests = sum(json.loads(line)["split"] == "test"
+                for line in (out / "environments.jsonl").read_text().splitlines())
+    assert len(golden) == summary["build"]["written"] - tests  # the train split only
     # paired counts cover every test environment
-    tests = len((out / "test.jsonl").read_text().splitlines())
     assert all(sum(v.values()) == tests for v in summary["paired"].values())
 
 
