@@ -139,14 +139,17 @@ def _corpus(seed: int, n: int = 600) -> list[str]:
 CORPUS_FILE = Path(__file__).parent / "data" / "tokenizer_corpus.txt"
 
 
-def environment_texts(envs, trajectories=None) -> list[str]:
+def environment_texts(envs, trajectories=None, split: str | None = None) -> list[str]:
     """Tokenizer training text from an environments JSONL (questions, system prompts, tool
-    schemas as chat templates print them, golden calls) and, optionally, a trajectories
-    JSONL (tool outputs and answers). Files are read as written by ``build`` / ``rollout``."""
+    schemas as chat templates print them, golden calls; only environments of ``split`` when
+    given) and, optionally, a trajectories JSONL (tool outputs and answers). Files are read
+    as written by ``build`` / ``rollout``."""
     from .ftrl import read_environments
 
     lines: list[str] = []
     for _, env in read_environments(envs):
+        if split is not None and env.split != split:
+            continue
         lines += [str(m.get("content") or "") for m in env.messages]
         lines += [json.dumps(t.to_openai(), ensure_ascii=False) for t in env.tools]
         for step in env.golden:

@@ -32,23 +32,25 @@ class DemoConfig:
     n: int = field(default=400, metadata={"help": "environments to build (a quarter is the test split)"})
     seed: int = field(default=0, metadata={"help": "seed of the world, the model and training"})
     mode: str = field(default="no-think", metadata={"help": "inference mode: no-think or think"})
-    sft_epochs: float = field(default=6.0, metadata={"help": "SFT passes over the golden train turns"})
-    sft_lr: float = field(default=3e-3, metadata={"help": "SFT learning rate"})
+    sft_epochs: float = field(default=8.0, metadata={"help": "SFT passes over the golden train turns"})
+    sft_lr: float = field(default=1e-2, metadata={"help": "SFT learning rate (constant after warmup)"})
     sft_warmup: int = field(default=20, metadata={"help": "SFT warmup steps (then a constant rate)"})
-    rl_steps: int = field(default=40, metadata={"help": "GRPO optimizer steps"})
-    rl_lr: float = field(default=2e-4, metadata={"help": "GRPO learning rate"})
+    sft_batch_size: int = field(default=8, metadata={"help": "SFT sequences per optimizer step"})
+    rl_steps: int = field(default=30, metadata={"help": "GRPO optimizer steps"})
+    rl_lr: float = field(default=5e-4, metadata={"help": "GRPO learning rate"})
     num_generations: int = field(default=8, metadata={"help": "GRPO completions per prompt"})
     temperature: float = field(default=1.0, metadata={"help": "GRPO sampling temperature"})
     beta: float = field(default=0.0, metadata={"help": "GRPO KL coefficient"})
-    batch_size: int = field(default=16, metadata={"help": "sequences per optimizer step (SFT and GRPO)"})
-    max_new_tokens: int = field(default=64, metadata={"help": "tokens per response"})
+    rl_batch_size: int = field(default=16, metadata={
+        "help": "GRPO completions per optimizer step (num_generations per prompt)"})
+    max_new_tokens: int = field(default=96, metadata={"help": "tokens per response"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
 
     def check(self) -> "DemoConfig":
         """Raise :class:`ConfigError` for values that cannot work; return self."""
         if self.n < 4:
             raise ConfigError("demo: --n must be at least 4 (a test split needs environments)")
-        for name in ("rl_steps", "batch_size", "max_new_tokens"):
+        for name in ("rl_steps", "sft_batch_size", "rl_batch_size", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"demo: {name} must be at least 1")
         if self.threads < 0 or self.sft_warmup < 0 or self.beta < 0:
@@ -104,7 +106,9 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
         f"{report.passed}/{report.total}; golden trajectories of the train split -> {golden}")
     lap("build")
 
-    model = build_tiny_model(out / "tiny-model", seed=c.seed, texts=environment_texts(envs, golden))
+    # train-split text only: the test questions stay unseen, by the tokenizer too
+    model = build_tiny_model(out / "tiny-model", seed=c.seed,
+                             texts=environment_texts(envs, golden, split="train"))
     say(f"[2/7] built the tiny model, its tokenizer trained on the environment text -> {model}")
     lap("tiny_model")
 
@@ -116,7 +120,7 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
     train(TrainConfig(model=str(model), algorithm="sft", data=str(golden), envs=str(envs),
                       split="train", out=str(sft), mode=c.mode, lr=c.sft_lr, epochs=c.sft_epochs,
                       lr_scheduler="constant", warmup_steps=c.sft_warmup,
-                      per_device_batch_size=c.batch_size, seed=c.seed, logging_steps=5,
+                      per_device_batch_size=c.sft_batch_size, seed=c.seed, logging_steps=5,
                       threads=c.threads, quiet=True), pm)
     say(f"[4/7] SFT warm start on the golden train turns ({c.sft_epochs:g} epochs) -> {sft}")
     lap("sft")
@@ -129,7 +133,7 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
         model=str(sft), envs=str(envs), out=str(loop), iterations=1, mode=c.mode,
         threads=c.threads, quiet=True, rollout=turns, eval=turns,
         train={"algorithm": "grpo", "lr": c.rl_lr, "max_steps": c.rl_steps, "seed": c.seed,
-               "num_generations": c.num_generations, "per_device_batch_size": c.batch_size,
+               "num_generations": c.num_generations, "per_device_batch_size": c.rl_batch_size,
                "max_new_tokens": c.max_new_tokens, "temperature": c.temperature,
                "beta": c.beta, "logging_steps": 1}), pm)
     stages["sft"] = iterate_eval(loop / "iter-0" / "eval")

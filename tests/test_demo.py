@@ -12,7 +12,8 @@ from toolfeedback.cli import main
 def test_demo_writes_report_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--n", "12", "--sft-epochs", "1", "--rl-steps", "1",
-                 "--num-generations", "2", "--batch-size", "4", "--max-new-tokens", "16"]) == 0
+                 "--num-generations", "2", "--sft-batch-size", "4", "--rl-batch-size", "4",
+                 "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out
     assert [line[:5] for line in printed.splitlines() if line.startswith("[")] == \
         [f"[{i}/7]" for i in range(1, 8)]
