@@ -50,7 +50,8 @@ def main() -> None:
               f"{time.process_time() - cpu:.0f} s cpu)", flush=True)
     gains = [r["rl"] - r["sft"] for r in rows]
     mean = sum(gains) / len(gains)
-    print(json.dumps({"recipe": attrs.asdict(DemoConfig(**changes)), "per_seed": rows,
+    recipe = {k: v for k, v in attrs.asdict(DemoConfig(**changes)).items() if k != "seed"}
+    print(json.dumps({"recipe": recipe, "seeds": seeds, "per_seed": rows,
                       "mean_sft": sum(r["sft"] for r in rows) / len(rows),
                       "seeds_below_sft": sum(g < 0 for g in gains)}))
     print(f"rl_gain_f1={mean:.2f}")
