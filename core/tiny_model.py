@@ -1,7 +1,10 @@
 """A tiny Qwen3-architecture causal LM built offline: the default model of tests and demos.
 
 :func:`build_tiny_model` trains a byte-level BPE tokenizer on text generated here (tool
-schemas, tool-call markup, chat markup, short sentences about a made-up world), wraps it
+schemas, tool-call markup, chat markup, short sentences about a made-up world) and on
+environment text (questions, tool schemas, golden calls and tool outputs of procedural
+environments, shipped as ``data/tokenizer_corpus.txt``; callers may add their own with
+``texts``), so prompts of built environments take few tokens; it wraps it
 as a ``PreTrainedTokenizerFast`` with the Qwen chat special tokens and our own chat
 template (tools in the system prompt, ``<tool_call>`` JSON, ``<tool_response>``,
 ``enable_thinking``), and saves a randomly initialised ``Qwen3ForCausalLM`` next to it.
@@ -33,7 +36,8 @@ SIZES = {
                  num_attention_heads=14, num_key_value_heads=2, head_dim=64),
 }
 
-# A Qwen3-style template written for this project. Tools go into the system prompt;
+# A Qwen3-style template written for this project (Qwen's tool prose shortened: every
+# prompt carries it, and the tiny model trains on CPUs). Tools go into the system prompt;
 # assistant tool calls render as <tool_call>{"name", "arguments"}</tool_call>; tool
 # results are grouped into one user turn of <tool_response> blocks; reasoning
 # (``reasoning_content``) is kept only for assistant turns after the last real user
@@ -45,11 +49,9 @@ CHAT_TEMPLATE = (
     "{%- if tools -%}"
     "{{- '<|im_start|>system\\n' -}}"
     "{%- if messages and messages[0].role == 'system' -%}{{- messages[0].content + '\\n\\n' -}}{%- endif -%}"
-    "{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -}}"
+    "{{- '# Tools\\n\\nFunction signatures:\\n<tools>' -}}"
     "{%- for tool in tools -%}{{- '\\n' + (tool | tojson) -}}{%- endfor -%}"
-    "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": "
+    "{{- '\\n</tools>\\n\\nCall a function with:\\n<tool_call>\\n{\\\"name\\\": "
     "<function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}"
     "{%- elif messages and messages[0].role == 'system' -%}"
     "{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' -}}"
@@ -96,10 +98,20 @@ _NAMES = ("Avalon Brindle Corvus Dunmore Elara Fenwick Galen Halvard Isolde Jorv
           "Yarrow Zephyr").split()
 
 
+def _rendered_prose() -> str:
+    """The literal text pieces of :data:`CHAT_TEMPLATE` (Jinja string escapes undone)."""
+    import re
+
+    pieces = re.findall(r"'((?:[^'\\]|\\.)*)'", CHAT_TEMPLATE)
+    return "".join(p.replace("\\n", "\n").replace('\\"', '"') for p in pieces if len(p) > 12)
+
+
 def _corpus(seed: int, n: int = 600) -> list[str]:
     """Training text for the tokenizer: markup, schemas, calls and sentences (seeded)."""
     rng = random.Random(seed)
-    lines = [CHAT_TEMPLATE]
+    # The template's fixed prose, as rendered, once per 8 samples: it opens every prompt,
+    # so its words are worth whole tokens (the raw template text holds them only once).
+    lines = [CHAT_TEMPLATE] + [_rendered_prose()] * max(1, n // 8)
     for _ in range(n):
         rel, ent = rng.choice(_WORDS), rng.choice(_NAMES)
         fn = f"get_{rel}_of_{rng.choice(_WORDS)}"
@@ -122,17 +134,58 @@ def _corpus(seed: int, n: int = 600) -> list[str]:
     return lines
 
 
-def _train_tokenizer(seed: int, vocab: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+#: Environment text of default-scaled procedural builds (regenerate with
+#: ``python benchmarks/bench_prompt_tokens.py --write-corpus``).
+CORPUS_FILE = Path(__file__).parent / "data" / "tokenizer_corpus.txt"
+
+
+def environment_texts(envs, trajectories=None, split: str | None = None) -> list[str]:
+    """Tokenizer training text from an environments JSONL (questions, system prompts, tool
+    schemas as chat templates print them, golden calls; only environments of ``split`` when
+    given) and, optionally, a trajectories JSONL (tool outputs and answers). Files are read
+    as written by ``build`` / ``rollout``."""
+    from .ftrl import read_environments
+
+    lines: list[str] = []
+    for _, env in read_environments(envs):
+        if split is not None and env.split != split:
+            continue
+        lines += [str(m.get("content") or "") for m in env.messages]
+        lines += [json.dumps(t.to_openai(), ensure_ascii=False) for t in env.tools]
+        for step in env.golden:
+            lines += [f"<tool_call>\n{json.dumps({'name': c.name, 'arguments': c.arguments}, ensure_ascii=False)}"
+                      f"\n</tool_call>" for c in step]
+        if env.answer:
+            lines.append(env.answer)
+    if trajectories:
+        from .jsonl import JsonlReader
+
+        for _, record in JsonlReader(trajectories):
+            for m in record.get("messages", []) if isinstance(record, dict) else []:
+                if isinstance(m, dict) and m.get("role") == "tool":
+                    lines.append(f"<tool_response>\n{m.get('content')}\n</tool_response>")
+    return [line for line in lines if line]
+
+
+def _train_tokenizer(seed: int, vocab: int, texts=(), corpus_file: bool = True):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # A space before a capital letter is a token of its own, so that a name reads as the
+    # same tokens in a question (" Zanmar") and in a call's JSON ("\"Zanmar"): copying a
+    # name into the arguments is then the identity, which a tiny model learns quickly.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r" (?=\p{Lu})"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator(_corpus(seed), trainer=trainer)
+    corpus = _corpus(seed) + list(texts)
+    if corpus_file and CORPUS_FILE.is_file():
+        corpus += CORPUS_FILE.read_text(encoding="utf-8").splitlines()
+    tok.train_from_iterator(corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
                                    pad_token="<|endoftext|>", bos_token=None,
                                    additional_special_tokens=["<|im_start|>"],
@@ -142,8 +195,13 @@ def _train_tokenizer(seed: int, vocab: int):
     return fast
 
 
-def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny") -> Path:
+def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny", texts=(),
+                     corpus_file: bool = True) -> Path:
     """Build and save the tiny model and tokenizer in ``out_dir``; return its path.
+
+    ``texts`` are extra tokenizer training lines (e.g. :func:`environment_texts` of the
+    environments the model will run in); ``corpus_file=False`` leaves out the shipped
+    environment corpus (to measure what it saves).
 
     Loadable with ``AutoModelForCausalLM.from_pretrained(out_dir)`` and
     ``AutoTokenizer.from_pretrained(out_dir)``, by TRL and by lm-eval. Deterministic.
@@ -156,7 +214,7 @@ def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny") -> Path:
     spec = dict(SIZES[size])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _train_tokenizer(seed, spec.pop("vocab"))
+    tokenizer = _train_tokenizer(seed, spec.pop("vocab"), texts, corpus_file)
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), pad]
     config = Qwen3Config(vocab_size=len(tokenizer), max_position_embeddings=32768,

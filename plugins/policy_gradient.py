@@ -92,8 +92,9 @@ class PolicyGradientAlgorithm:
             remove_unused_columns=False, dataloader_num_workers=0,
             use_cpu=not torch.cuda.is_available(), **job.schedule_args(), **vllm_args(c),
         )
-        if c.gradient_checkpointing:  # passing False still triggers a deprecation warning
-            values["activation_checkpointing"] = True
+        # Always set: TRL's configs default the deprecated alias gradient_checkpointing to
+        # True, which turns checkpointing on (about 20% slower) when this is left unset.
+        values["activation_checkpointing"] = bool(c.gradient_checkpointing)
         values.update(overrides)
         try:
             return GRPOConfig(**values)

@@ -44,6 +44,7 @@ FLAGS = (
     ("--vllm-server-timeout", "vllm_server_timeout", float, "S"),
     ("--vllm-gpu-memory-utilization", "vllm_gpu_memory_utilization", float, "F"),
     ("--vllm-tensor-parallel-size", "vllm_tensor_parallel_size", int, "N"),
+    ("--envs", "envs", str, "FILE"), ("--min-reward", "min_reward", float, "R"),
 )
 SWITCHES = (("--merge-lora", "merge_lora"), ("--gradient-checkpointing", "gradient_checkpointing"),
             ("--bf16", "bf16"), ("--use-vllm", "use_vllm"), ("--quiet", "quiet"))
@@ -53,7 +54,7 @@ class TrainCommand:
     """Train a model on FTRL step samples with a verifiable reward."""
 
     name = "train"
-    help = "RL-train a model on step samples (grpo, reinforce_pp, dpo; full or lora)"
+    help = "train a model: RL on step samples (grpo, reinforce_pp, dpo) or SFT on trajectories (sft); full or lora"
     description = help + "\n\n" + EPILOG
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""The README's main job: `toolfeedback demo` runs every stage offline on the CPU."""
+"""The README's main job: `toolfeedback demo` builds, warm-starts with SFT, trains GRPO and
+evaluates on the test split before and after, offline on the CPU (a small, fast setting)."""
 
 import json
 
@@ -8,25 +9,40 @@ from toolfeedback.cli import main
 
 
 @pytest.mark.slow
-def test_demo_runs_every_stage(tmp_path, capsys):
+def test_demo_writes_report_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n", "8", "--train-steps", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--n", "12", "--sft-epochs", "1", "--rl-steps", "1",
+                 "--num-generations", "2", "--sft-batch-size", "4", "--rl-batch-size", "4",
+                 "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out
     assert [line[:5] for line in printed.splitlines() if line.startswith("[")] == \
-        ["[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"]
+        [f"[{i}/7]" for i in range(1, 8)]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["build"]["written"] == 8 and summary["build"]["failed"] == 0
-    assert summary["rollout"]["episodes"] == 8
-    assert set(summary["eval"]) == {"solve_p", "solve_r", "solve_f1"}
-    for path in ["environments.jsonl", "trajectories.jsonl", "samples.jsonl", "eval.json",
-                 "tiny-model/config.json", "grpo", "analysis/changes.json"]:
+    assert set(summary["test_solve_f1"]) == {"base", "sft", "rl"}
+    assert all(0 <= v <= 100 for v in summary["test_solve_f1"].values())
+    assert summary["build"]["written"] == 12 and summary["build"]["failed"] == 0
+    assert summary["train_logs"]["sft"] and summary["train_logs"]["grpo"]
+    assert any("reward" in entry for entry in summary["train_logs"]["grpo"])
+    report = (out / "report.md").read_text()
+    for text in ("Solve-F1", "single-hop", "parallel-single-hop", "gained", "training.png",
+                 "solve_by_pattern.png", "paired.png"):
+        assert text in report
+    for path in ["environments.jsonl", "golden.jsonl", "golden_steps.jsonl", "tiny-model/config.json",
+                 "sft/config.json", "sft/metrics.jsonl", "eval-base/report.json",
+                 "iterate/iter-0/eval/report.json", "iterate/iter-1/ckpt/config.json",
+                 "iterate/iter-1/ckpt/metrics.jsonl", "iterate/iter-1/eval/report.json",
+                 "training.png", "solve_by_pattern.png", "paired.png"]:
         assert (out / path).exists(), path
-    # Every step sample is a valid FTRL record.
-    from toolfeedback.ftrl import read_environments
-
-    assert len([e for _, e in read_environments(out / "samples.jsonl")]) >= 8
+    # the golden trajectories score 100%: every train episode solved through the rollout loop
+    golden = [json.loads(line) for line in (out / "golden.jsonl").read_text().splitlines()]
+    assert golden and all(r["metrics"]["solve_f1"] == 1.0 for r in golden)
+    tests = sum(json.loads(line)["split"] == "test"
+                for line in (out / "environments.jsonl").read_text().splitlines())
+    assert len(golden) == summary["build"]["written"] - tests  # the train split only
+    # paired counts cover every test environment
+    assert all(sum(v.values()) == tests for v in summary["paired"].values())
 
 
 def test_demo_rejects_bad_sizes(capsys):
     assert main(["demo", "--n", "0"]) == 2
-    assert "--n and --train-steps must be at least 1" in capsys.readouterr().err
+    assert "--n must be at least 4" in capsys.readouterr().err

@@ -22,7 +22,12 @@ class TrainConfig:
     model: str = field(default="", metadata={"help": "local model directory (never downloaded)"})
     data: str = field(default="", metadata={"help": "step samples in FTRL JSONL format"})
     out: str = field(default="", metadata={"help": "output directory for the checkpoint"})
-    algorithm: str = field(default="grpo", metadata={"help": "grpo | reinforce_pp | dpo"})
+    algorithm: str = field(default="grpo", metadata={"help": "grpo | reinforce_pp | dpo | sft"})
+    envs: str | None = field(default=None, metadata={
+        "help": "sft: the environments JSONL the --data trajectories ran in (for their tools)"})
+    min_reward: float | None = field(default=None, metadata={
+        "help": "sft: keep only episodes whose summed step reward is at least this "
+                "(rejection-sampling fine-tuning)"})
     adapter: str = field(default="full", metadata={"help": "full | lora"})
     lora_preset: str | None = field(default=None, metadata={
         "help": "LoRA preset: 'lower-mlp' trains only the MLPs of the lower half of the layers"})

@@ -48,7 +48,7 @@ RERUNNABLE = ("iterations", "quiet", "threads", "eval_start")
 #: Keys of the stage tables that iterate itself sets (per iteration).
 OWNED = {"rollout": ("model", "envs", "out", "samples_out", "split", "mode", "tool_format",
                      "threads", "resume", "progress"),
-         "train": ("model", "data", "out", "mode", "tool_format", "threads", "quiet"),
+         "train": ("model", "data", "envs", "out", "mode", "tool_format", "threads", "quiet"),
          "eval": ("model", "envs", "out", "samples_out", "split", "mode", "tool_format",
                   "threads", "resume", "progress")}
 
@@ -138,7 +138,9 @@ def train_config(config: IterateConfig, model: str, data: str, out: Path, k: int
     """The :class:`TrainConfig` of iteration ``k`` (LoRA adapters also saved merged)."""
     from .config import TrainConfig
 
-    values: dict[str, Any] = {"model": model, "data": data, "out": str(out), "mode": config.mode,
+    # envs: the tools of trajectory data (sft); step samples carry their own.
+    values: dict[str, Any] = {"model": model, "data": data, "envs": config.envs, "out": str(out),
+                              "mode": config.mode,
                               "tool_format": config.tool_format, "threads": config.threads,
                               "quiet": config.quiet, "merge_lora": config.train.get("merge_lora", True)}
     seed = config.train.get("seed", 0)

@@ -193,7 +193,7 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
 
     pm = pm if pm is not None else create_plugin_manager()
     catalog = Catalog(pm)
-    catalog.get("algorithms", config.algorithm)
+    algorithm = catalog.get("algorithms", config.algorithm)
     adapter = catalog.get("adapters", config.adapter)
     mode = catalog.get("modes", config.mode)
     tool_format = catalog.get("tool_formats", config.tool_format)
@@ -205,7 +205,10 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     if validate is not None:
         validate(config)
     check_model_dir(config.model)
-    samples = read_samples(config.data, config.limit, config.split)
+    # An algorithm that trains on something else than step samples (sft: trajectories) reads it.
+    read_data = getattr(algorithm, "read_data", None)
+    samples = read_data(config) if read_data is not None else \
+        read_samples(config.data, config.limit, config.split)
     out = Path(config.out)
     job = TrainJob(config=config, pm=pm, samples=samples, mode=mode, reward=reward,
                    tool_format=tool_format, adapter=adapter, out=out)
