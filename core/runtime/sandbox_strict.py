@@ -24,7 +24,8 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ..types import ToolCall, ToolResult
-from .sandbox import Sandbox, _Channel, _WorkerGone
+from .sandbox import Sandbox
+from .sandbox_process import _Channel, _WorkerGone
 from .sandbox_control import _STARTUP, SandboxUnavailable, _Template
 from .sandbox_limits import limited
 

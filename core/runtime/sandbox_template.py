@@ -34,6 +34,7 @@ _HEADER = struct.Struct(">I")
 _WARM = ("json", "re", "math", "datetime", "collections", "collections.abc", "typing", "random",
          "string", "itertools", "functools", "copy", "time", "calendar", "operator", "unicodedata",
          "heapq", "bisect", "hashlib", "base64", "threading")  # what tool code imports most
+_OWN_MODULES = ("sandbox_jail", "sandbox_guard", "sandbox_tables", "landlockpy", "seccompy")
 
 
 def _load_jail():
@@ -244,7 +245,7 @@ def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state):
         send({"ready": False, "jail": report})
         os._exit(0)
     for name in list(sys.modules):  # the template's own tools (gc, ctypes): not for tool code
-        if name.partition(".")[0] in worker._DENIED_IMPORTS or name in ("sandbox_jail", "landlockpy", "seccompy") \
+        if name.partition(".")[0] in worker._DENIED_IMPORTS or name in _OWN_MODULES \
                 or name.startswith(("landlockpy.", "seccompy.")):
             del sys.modules[name]
     pristine_builtins = dict(builtins.__dict__)
