@@ -22,6 +22,7 @@ The template never runs tool code and never decodes anything but the parent's JS
 
 import builtins
 import gc
+from binascii import a2b_base64
 import importlib.util
 import json
 import os
@@ -284,7 +285,9 @@ def _serve(worker, req_fd, send, pristine_builtins, state):
             os._exit(0)
         key = request["env"]
         if request.get("codes") is not None:
-            envs[key] = worker.Environment(request["codes"])
+            env = envs[key] = worker.Environment(request["codes"])
+            for name, blob in (request.get("compiled") or {}).items():  # the parent compiled these
+                env.compiled[name] = worker._mloads(a2b_base64(blob))
         env = envs.get(key)
         if env is None:
             send({"need": "codes", "seq": seq})
