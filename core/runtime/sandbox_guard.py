@@ -39,8 +39,10 @@ class SandboxViolation(PermissionError):
     """Raised inside tool code for an operation the sandbox refuses."""
 
 
-def _install_audit_hook(scratch):
-    root = os.path.realpath(scratch)
+def _install_audit_hook(scratch, real=None):
+    """Refuse what :data:`_BLOCKED_EVENTS` names and writes outside ``scratch`` (``real``:
+    its resolved path, when the caller already has it)."""
+    root = real or os.path.realpath(scratch)
     prefix = root + os.sep
     realpath = os.path.realpath
     fspath = os.fspath

@@ -225,6 +225,10 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, group, state):
     else:
         scratch = os.path.join(cfg["scratch_root"], str(msg["id"]))
         os.mkdir(scratch, 0o700)
+    drop = _private_modules(worker)
+    real = _REAL.get(scratch) if prep.shared_mount else None
+    if real is None and prep.shared_mount:
+        real = _REAL[scratch] = os.path.realpath(scratch)
     pid = os.fork()
     if pid == 0:  # the episode process
         try:
@@ -235,7 +239,7 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, group, state):
                 low = fd + 1
             os.closerange(low, 1 << 20)
             limits = dict(cfg["limits"], parent=os.getppid(), cgroup=group, cgroup_ready=reused)
-            _episode(worker, jail, prep, req_r, resp_w, scratch, limits, cfg, state)
+            _episode(worker, jail, prep, req_r, resp_w, scratch, limits, cfg, state, drop, real)
         finally:
             os._exit(70)
     os.close(req_r)
@@ -243,7 +247,22 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, group, state):
     return pid, [req_w, resp_r, os.pidfd_open(pid)], scratch, group
 
 
-def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state):
+def _private_modules(worker):
+    """The template's own modules (gc, ctypes, the bindings) that an episode drops from
+    ``sys.modules`` before tool code runs; listed once per set of loaded modules."""
+    global _DROP
+    if _DROP is None or _DROP[0] != len(sys.modules):
+        _DROP = (len(sys.modules), tuple(
+            name for name in sys.modules if name.partition(".")[0] in worker._DENIED_IMPORTS
+            or name in _OWN_MODULES or name.startswith(("landlockpy.", "seccompy."))))
+    return _DROP[1]
+
+
+_DROP = None
+_REAL = {}  # scratch path -> its resolved path (one mount point for every episode)
+
+
+def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state, drop, real):
     report = jail.confine_episode(prep, scratch, limits)
     write = os.write
 
@@ -257,12 +276,10 @@ def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state):
     if missing:
         send({"ready": False, "jail": report})
         os._exit(0)
-    for name in list(sys.modules):  # the template's own tools (gc, ctypes): not for tool code
-        if name.partition(".")[0] in worker._DENIED_IMPORTS or name in _OWN_MODULES \
-                or name.startswith(("landlockpy.", "seccompy.")):
-            del sys.modules[name]
+    for name in drop:  # the template's own tools (gc, ctypes): not for tool code
+        sys.modules.pop(name, None)
     pristine_builtins = dict(builtins.__dict__)
-    worker._install_audit_hook(scratch)
+    worker._install_audit_hook(scratch, real)
     sys.setrecursionlimit(1000)
     send({"ready": True, "jail": report})
     _serve(worker, req_fd, send, pristine_builtins, state)
