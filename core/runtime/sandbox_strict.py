@@ -33,7 +33,7 @@ from .sandbox_control import _STARTUP, SandboxUnavailable, _Template
 from .sandbox_limits import limited
 
 _COMPILED_CACHE = 1024  # environments whose compiled code is kept (LRU)
-_COMPILE_MAX = 256 << 10  # larger sources are compiled in the episode process, as before
+_COMPILE_MAX = 64 << 10  # larger sources are compiled in the episode process, as before
 
 
 def _compile_all(codes: Mapping[str, str]) -> dict[str, str]:
