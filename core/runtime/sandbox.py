@@ -11,7 +11,8 @@ side enforces what a worker cannot be trusted with:
   call gets an error result; nothing is left behind (pipes closed, processes reaped,
   scratch directories removed);
 - replies are length-prefixed JSON read without blocking, bounded in size; anything
-  malformed counts as a crash.
+  malformed counts as a crash (:mod:`~toolfeedback.runtime.sandbox_process` holds that
+  framing and the parent's side of one worker process).
 
 The calls of one step go in one request; each environment's code is sent once per worker
 and compiled there once; calls of one environment prefer the same worker; an episode's
@@ -21,16 +22,9 @@ database (stateful, tau-bench style tools) lives in one worker from first use to
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
-import os
-import select
-import shutil
-import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -38,158 +32,12 @@ from typing import Any, Mapping, Sequence
 
 from .executor import DEFAULT_TIMEOUT, error_text
 from ..types import ToolCall, ToolResult
+from .sandbox_process import _STARTUP_GRACE, _Slot, _Worker, _WorkerGone
 
-WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
-_HEADER = struct.Struct(">I")
-_STARTUP_GRACE = 10.0  # a fresh interpreter gets this long on top of the first call's limit
 # Environments whose code digest is cached by identity (each entry keeps that codes dict
 # alive): enough for every episode of a large rollout batch, small enough that memory
 # stays flat however many environments stream through.
 _CODES_CACHE = 1024
-
-
-class _WorkerGone(Exception):
-    """The worker died, hung or spoke garbage; ``reason`` says which."""
-
-    def __init__(self, reason: str, timed_out: bool = False):
-        super().__init__(reason)
-        self.reason, self.timed_out = reason, timed_out
-
-
-class _Channel:
-    """Framed JSON over a pair of non-blocking pipes (parent side of a worker)."""
-
-    req_w: int
-    resp_r: int
-    buf: bytearray
-
-    def _death(self, default: str) -> str:
-        raise NotImplementedError
-
-    def send(self, obj: Any, deadline: float, calls: str | None = None) -> None:
-        """Write one frame: ``obj`` as JSON, plus ``calls`` (JSON text encoded once by the
-        caller) as its ``"calls"`` member."""
-        text = json.dumps(obj)
-        if calls is not None:
-            text = f'{text[:-1]}, "calls": {calls}}}'
-        data = text.encode()
-        view = memoryview(_HEADER.pack(len(data)) + data)
-        while view:
-            try:
-                n = os.write(self.req_w, view)
-            except BlockingIOError:
-                n = 0
-            except OSError as exc:  # EPIPE: the worker is gone
-                raise _WorkerGone(self._death(f"its pipe closed ({errno.errorcode.get(exc.errno, exc.errno)})"))
-            view = view[n:]
-            if view:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    raise _WorkerGone("timed out", timed_out=True)
-                select.select([], [self.req_w], [], wait)
-
-    def recv(self, deadline: float, max_bytes: int) -> Any:
-        while True:
-            if len(self.buf) >= 4:
-                (size,) = _HEADER.unpack_from(self.buf)
-                if size > max_bytes:
-                    raise _WorkerGone("the tool process sent an oversized reply")
-                if len(self.buf) >= 4 + size:
-                    frame = bytes(self.buf[4:4 + size])
-                    del self.buf[:4 + size]
-                    try:
-                        return json.loads(frame)
-                    except (ValueError, UnicodeDecodeError):
-                        raise _WorkerGone("the tool process sent a malformed reply") from None
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                raise _WorkerGone("timed out", timed_out=True)
-            ready, _, _ = select.select([self.resp_r], [], [], wait)
-            if not ready:
-                continue
-            try:
-                # 64 KiB: a 1 MiB read buffer costs an mmap/munmap (~14 us) on every reply
-                chunk = os.read(self.resp_r, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise _WorkerGone(self._death("it exited"))
-            self.buf += chunk
-
-    def stale(self) -> bool:
-        """True when bytes are waiting that no request asked for (a tool wrote to the pipe)."""
-        if self.buf:
-            return True
-        ready, _, _ = select.select([self.resp_r], [], [], 0)
-        return bool(ready)
-
-
-class _Worker(_Channel):
-    """One basic-mode worker process and its pipes (parent side)."""
-
-    def __init__(self, sandbox: "Sandbox"):
-        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root)
-        req_r, self.req_w = os.pipe()
-        self.resp_r, resp_w = os.pipe()
-        argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [
-            WORKER_SCRIPT, str(req_r), str(resp_w), self.scratch, str(sandbox.memory_mb),
-            str(sandbox.cpu_seconds), str(sandbox.file_size_mb), "1" if sandbox.share_tables else "0"]
-        try:
-            self.proc = subprocess.Popen(argv, pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         cwd=self.scratch, env={"LANG": "C.UTF-8"})
-        finally:
-            os.close(req_r)
-            os.close(resp_w)
-        os.set_blocking(self.req_w, False)
-        os.set_blocking(self.resp_r, False)
-        self.started = time.monotonic()
-        self.fresh = True
-        self.buf = bytearray()
-        self.envs: set[str] = set()
-        self.episodes: set[str] = set()
-        self.states: set[str] = set()
-        self.seq = 0  # request number: every reply must echo it (and its call index)
-
-    def _death(self, default: str) -> str:
-        try:
-            code = self.proc.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            return f"the tool process failed: {default}"
-        if code < 0:
-            try:
-                import signal
-
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = str(-code)
-            return f"the tool process was killed by signal {name}"
-        return f"the tool process exited with status {code}"
-
-    def kill(self) -> None:
-        """Kill, reap, close pipes and remove the scratch directory."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not fail
-            pass
-        for fd in (self.req_w, self.resp_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-class _Slot:
-    def __init__(self, index: int):
-        self.index = index
-        self.worker: _Worker | None = None
-        self.busy = False
 
 
 class Sandbox:

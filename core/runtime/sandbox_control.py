@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from ..errors import ConfigError
-from .sandbox import WORKER_SCRIPT
+from .sandbox_process import WORKER_SCRIPT
 
 _STARTUP = 30.0  # the template imports and enters its namespaces once
 _REQUIRED = ("landlock", "seccomp")

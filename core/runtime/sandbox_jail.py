@@ -135,14 +135,16 @@ def pids_cgroup_base():
     return base
 
 
-def _join_pids_cgroup(cgroup, threads):
+def _join_pids_cgroup(cgroup, threads, ready=False):
     """Move this process into its own pids cgroup capped at ``threads`` tasks (threads
-    count: RLIMIT_NPROC does not hold for uid 0). True, or why not."""
+    count: RLIMIT_NPROC does not hold for uid 0); ``ready``: an emptied one of an ended
+    episode, already capped. True, or why not."""
     if not cgroup:
         return "unavailable (no writable pids cgroup)"
     try:
-        os.mkdir(cgroup, 0o700)
-        _write(os.path.join(cgroup, "pids.max"), str(threads))
+        if not ready:
+            os.mkdir(cgroup, 0o700)
+            _write(os.path.join(cgroup, "pids.max"), str(threads))
         _write(os.path.join(cgroup, "cgroup.procs"), str(os.getpid()))
         return True
     except OSError as exc:
@@ -309,7 +311,8 @@ def confine_episode(prep, scratch, limits):
     report = {}
     pid = os.getpid()
     uid, gid = os.getuid(), os.getgid()
-    report["thread_limit"] = _join_pids_cgroup(limits.get("cgroup"), limits["threads"])
+    report["thread_limit"] = _join_pids_cgroup(limits.get("cgroup"), limits["threads"],
+                                               limits.get("cgroup_ready", False))
     os.setsid()  # its own session and process group: kill(0, ...) reaches nobody else
     try:
         if uid == 0:  # root needs no user namespace for its mount namespace; it drops its caps

@@ -15,19 +15,42 @@ database in use), so a step rarely waits for a fork.
 
 from __future__ import annotations
 
+import binascii
 import json
+import marshal
 import os
 import select
+import sys
 import signal
 import threading
 import time
 from typing import Any, Mapping, Sequence
 
 from ..types import ToolCall, ToolResult
-from .sandbox import Sandbox, _Channel, _WorkerGone
+from .sandbox import Sandbox
+from .sandbox_process import _Channel, _WorkerGone
 from .sandbox_control import _STARTUP, SandboxUnavailable, _Template
 from .sandbox_limits import limited
 
+_COMPILED_CACHE = 1024  # environments whose compiled code is kept (LRU)
+_COMPILE_MAX = 64 << 10  # larger sources are compiled in the episode process, as before
+
+
+def _compile_all(codes: Mapping[str, str]) -> dict[str, str]:
+    """Each tool's code compiled as the worker compiles it (``compile(source, "<string>",
+    "exec")``, no inherited future flags), as base64 of its ``marshal`` form. Compiling runs
+    no tool code; a source that does not compile (or is very large) is left out, so the
+    episode process compiles it and raises the very same error at the call."""
+    out = {}
+    for name, source in codes.items():
+        if not isinstance(name, str) or not isinstance(source, str) or len(source) > _COMPILE_MAX:
+            continue
+        try:
+            code = compile(source, "<string>", "exec", dont_inherit=True, optimize=0)
+        except BaseException:  # noqa: BLE001 - SyntaxError, RecursionError, MemoryError, ...
+            continue
+        out[name] = binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
+    return out
 
 
 class _Child(_Channel):
@@ -83,6 +106,23 @@ class StrictSandbox(Sandbox):
         self._episodes: dict[str, _Child] = {}
         self._jail_report: dict | None = None
         self._tlock = threading.Lock()
+        # Tool code compiled once per environment here, not once per episode process (a
+        # stateless step is a fresh process): only with this very interpreter (marshal).
+        self._compiled: dict[str, dict[str, str]] | None = {} if os.path.realpath(self.python) \
+            == os.path.realpath(sys.executable) else None
+
+    def _compiled_codes(self, env_key: str, codes: Mapping[str, str]) -> dict[str, str] | None:
+        if self._compiled is None:
+            return None
+        with self._tlock:
+            entry = self._compiled.pop(env_key, None)
+        if entry is None:
+            entry = _compile_all(codes)
+        with self._tlock:
+            self._compiled[env_key] = entry  # most recently used last
+            while len(self._compiled) > _COMPILED_CACHE:
+                self._compiled.pop(next(iter(self._compiled)))
+        return entry
 
     def _tpl(self) -> _Template:
         with self._tlock:
@@ -190,6 +230,7 @@ class StrictSandbox(Sandbox):
                                    "over": step.over_text}
         if env_key not in child.envs:
             request["codes"] = dict(codes)
+            request["compiled"] = self._compiled_codes(env_key, codes)
         results: list[ToolResult] = []
         self.stats["requests"] += 1
         child.seq += 1
@@ -214,6 +255,7 @@ class StrictSandbox(Sandbox):
                     if "codes" in request:
                         raise _WorkerGone("the tool process lost its environment")
                     request["codes"] = dict(codes)
+                    request["compiled"] = self._compiled_codes(env_key, codes)
                     child.send(request, deadline + 5.0, payload)
                     continue
                 content = reply.get("content")

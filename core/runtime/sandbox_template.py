@@ -22,6 +22,7 @@ The template never runs tool code and never decodes anything but the parent's JS
 
 import builtins
 import gc
+from binascii import a2b_base64
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ _HEADER = struct.Struct(">I")
 _WARM = ("json", "re", "math", "datetime", "collections", "collections.abc", "typing", "random",
          "string", "itertools", "functools", "copy", "time", "calendar", "operator", "unicodedata",
          "heapq", "bisect", "hashlib", "base64", "threading")  # what tool code imports most
+_OWN_MODULES = ("sandbox_jail", "sandbox_guard", "sandbox_tables", "landlockpy", "seccompy")
 
 
 def _load_jail():
@@ -72,7 +74,8 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
     """Serve fork requests on ``ctl``. The main template (``key`` None) forks stateless
     episodes and, per initial database, a sub-template holding that database alone
     (``key``, ``state``), whose forks inherit it copy-on-write."""
-    children = {}  # pid -> (episode id, scratch dir)
+    children = {}  # pid -> (episode id, scratch dir, pids cgroup)
+    cgroups = []  # empty pids cgroups of reaped episodes, reused (a mkdir/rmdir saved each)
     send = (lambda obj, fds=(): socket.send_fds(ctl, [json.dumps(obj).encode()], list(fds)))  # noqa: E731
     send({"ready": True, "template": report})
 
@@ -84,13 +87,15 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                 return
             if pid == 0:
                 return
-            cid, scratch = children.pop(pid, (None, None))
+            cid, scratch, group = children.pop(pid, (None, None, None))
             if scratch and not prep.shared_mount:
                 _remove(scratch)
             if cid is not None:
-                if cgroup:
+                if group and len(cgroups) < 16:  # reaped: no task of it is left in there
+                    cgroups.append(group)
+                elif group:
                     try:
-                        os.rmdir(os.path.join(cgroup, str(cid)))
+                        os.rmdir(group)
                     except OSError:
                         pass
                 send({"exit": cid, "status": status})
@@ -117,6 +122,7 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                         ctl.close()
                         ours.close()
                         children.clear()
+                        cgroups.clear()  # the main template's: not ours to hand out
                         jail._libc.prctl(jail.PR_SET_PDEATHSIG, 9, 0, 0, 0)
                         with os.fdopen(fds[0], "rb") as f:
                             value = json.loads(f.read())
@@ -126,19 +132,23 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                         os._exit(0)
                 os.close(fds[0])
                 theirs.close()
-                children[pid] = (None, None)
+                children[pid] = (None, None, None)
                 send({"sub": msg["key"], "pid": pid}, [ours.fileno(), os.pidfd_open(pid)])
                 ours.close()
                 continue
             for fd in fds:
                 os.close(fd)
             if op == "fork":
-                pid, fds, scratch = _fork(worker, jail, prep, msg, cfg, cgroup, state if key else None)
-                children[pid] = (msg["id"], scratch)
+                group = cgroups.pop() if cgroups else None
+                pid, fds, scratch, group = _fork(worker, jail, prep, msg, cfg, cgroup, group,
+                                                 state if key else None)
+                children[pid] = (msg["id"], scratch, group)
                 send({"forked": msg["id"], "pid": pid}, fds)
                 for fd in fds:
                     os.close(fd)
     finally:
+        for group in cgroups:
+            _rmdir(group)
         _shutdown(jail, children, prep, cgroup, key, cfg)
 
 
@@ -148,13 +158,13 @@ def _shutdown(jail, children, prep, cgroup, key, cfg):
     import time
 
     deadline = time.monotonic() + 3.0
-    for pid, (cid, scratch) in list(children.items()):
+    for pid, (cid, scratch, group) in list(children.items()):
         if cid is not None:  # an episode process: killed now
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
-    for pid, (cid, scratch) in list(children.items()):
+    for pid, (cid, scratch, group) in list(children.items()):
         while cid is None and time.monotonic() < deadline:  # a sub-template: ends by itself
             if os.waitpid(pid, os.WNOHANG)[0]:
                 break
@@ -167,8 +177,8 @@ def _shutdown(jail, children, prep, cgroup, key, cfg):
                 pass
         if scratch and not prep.shared_mount:
             _remove(scratch)
-        if cgroup and cid is not None:
-            _rmdir(os.path.join(cgroup, str(cid)))
+        if group:
+            _rmdir(group)
     if key is None:
         if cgroup:
             for name in os.listdir(cgroup) if os.path.isdir(cgroup) else ():
@@ -202,7 +212,12 @@ def _remove(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _fork(worker, jail, prep, msg, cfg, cgroup, state):
+def _fork(worker, jail, prep, msg, cfg, cgroup, group, state):
+    """Fork one episode process; ``group``: an empty pids cgroup to reuse, or None (the
+    child makes its own). Returns (pid, the parent's fds, scratch, the cgroup's path)."""
+    reused = group is not None
+    if not reused and cgroup:
+        group = os.path.join(cgroup, str(msg["id"]))
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     if prep.shared_mount:  # each episode mounts its own tmpfs there, in its own namespace
@@ -210,6 +225,10 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, state):
     else:
         scratch = os.path.join(cfg["scratch_root"], str(msg["id"]))
         os.mkdir(scratch, 0o700)
+    drop = _private_modules(worker)
+    real = _REAL.get(scratch) if prep.shared_mount else None
+    if real is None and prep.shared_mount:
+        real = _REAL[scratch] = os.path.realpath(scratch)
     pid = os.fork()
     if pid == 0:  # the episode process
         try:
@@ -219,17 +238,31 @@ def _fork(worker, jail, prep, msg, cfg, cgroup, state):
                 os.closerange(low, fd)
                 low = fd + 1
             os.closerange(low, 1 << 20)
-            limits = dict(cfg["limits"], parent=os.getppid(),
-                          cgroup=os.path.join(cgroup, str(msg["id"])) if cgroup else None)
-            _episode(worker, jail, prep, req_r, resp_w, scratch, limits, cfg, state)
+            limits = dict(cfg["limits"], parent=os.getppid(), cgroup=group, cgroup_ready=reused)
+            _episode(worker, jail, prep, req_r, resp_w, scratch, limits, cfg, state, drop, real)
         finally:
             os._exit(70)
     os.close(req_r)
     os.close(resp_w)
-    return pid, [req_w, resp_r, os.pidfd_open(pid)], scratch
+    return pid, [req_w, resp_r, os.pidfd_open(pid)], scratch, group
 
 
-def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state):
+def _private_modules(worker):
+    """The template's own modules (gc, ctypes, the bindings) that an episode drops from
+    ``sys.modules`` before tool code runs; listed once per set of loaded modules."""
+    global _DROP
+    if _DROP is None or _DROP[0] != len(sys.modules):
+        _DROP = (len(sys.modules), tuple(
+            name for name in sys.modules if name.partition(".")[0] in worker._DENIED_IMPORTS
+            or name in _OWN_MODULES or name.startswith(("landlockpy.", "seccompy."))))
+    return _DROP[1]
+
+
+_DROP = None
+_REAL = {}  # scratch path -> its resolved path (one mount point for every episode)
+
+
+def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state, drop, real):
     report = jail.confine_episode(prep, scratch, limits)
     write = os.write
 
@@ -243,12 +276,10 @@ def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state):
     if missing:
         send({"ready": False, "jail": report})
         os._exit(0)
-    for name in list(sys.modules):  # the template's own tools (gc, ctypes): not for tool code
-        if name.partition(".")[0] in worker._DENIED_IMPORTS or name in ("sandbox_jail", "landlockpy", "seccompy") \
-                or name.startswith(("landlockpy.", "seccompy.")):
-            del sys.modules[name]
+    for name in drop:  # the template's own tools (gc, ctypes): not for tool code
+        sys.modules.pop(name, None)
     pristine_builtins = dict(builtins.__dict__)
-    worker._install_audit_hook(scratch)
+    worker._install_audit_hook(scratch, real)
     sys.setrecursionlimit(1000)
     send({"ready": True, "jail": report})
     _serve(worker, req_fd, send, pristine_builtins, state)
@@ -283,7 +314,9 @@ def _serve(worker, req_fd, send, pristine_builtins, state):
             os._exit(0)
         key = request["env"]
         if request.get("codes") is not None:
-            envs[key] = worker.Environment(request["codes"])
+            env = envs[key] = worker.Environment(request["codes"])
+            for name, blob in (request.get("compiled") or {}).items():  # the parent compiled these
+                env.compiled[name] = worker._mloads(a2b_base64(blob))
         env = envs.get(key)
         if env is None:
             send({"need": "codes", "seq": seq})
