@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     # transformers' "Loading weights" / "Writing model shards" bars (and huggingface_hub's)
     # would interleave with ours on every model load and save; set it to 0 to see them.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = None
     try:
         pm = create_plugin_manager()
         parser = build_parser(pm)
@@ -76,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(command.run(args, pm) or 0)
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a half-installed setup: name the extra
+        from .extras import extra_for
+
+        verb = getattr(args, "command", None)
+        missing = extra_for(exc, f"toolfeedback {verb}" if verb else None)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `toolfeedback ... | head`
         return 0

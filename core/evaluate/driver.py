@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +92,9 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
 def write_report(config: EvalConfig, report: dict[str, Any]) -> None:
     """Write ``report`` to ``config.out`` (when set) atomically."""
     if config.out:
-        out = Path(config.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, out)  # never leave a half-written report
+        from ..atomic import write_text
+
+        write_text(config.out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 def check_config(config: EvalConfig) -> None:
@@ -220,7 +217,7 @@ def write_predictions(path: str | None, rows) -> None:
     from ..jsonl import JsonlWriter
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(path, keep_existing=True) as writer:
+    with JsonlWriter(path) as writer:
         for row in rows:
             writer.write(row)
 
