@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {missing}", file=sys.stderr)
         return 2
+    except RecursionError:  # last resort: readers name the line of a deep record themselves
+        print("error: input nested too deeply to process", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `toolfeedback ... | head`
         return 0
     except OSError as exc:

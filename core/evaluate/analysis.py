@@ -69,8 +69,12 @@ class Checkpoint:
         self._torch_state: dict[str, Any] | None = None
         index = self.dir / "model.safetensors.index.json"
         if index.exists():
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            self._files = {k: self.dir / v for k, v in weight_map.items()}
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                self._files = {k: self.dir / v for k, v in weight_map.items()}
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                raise InputError("$.weight_map: not a safetensors index (an object of "
+                                 "tensor name -> file)", path=str(index)) from None
         elif (self.dir / "model.safetensors").exists():
             from safetensors import safe_open
 
