@@ -140,6 +140,10 @@ def read_labels(path: str) -> dict[str, dict[str, str]]:
     for _, env in read_environments(path):
         labels[env.id] = {"pattern": str(env.pattern) if env.pattern else "unknown", "split": env.split,
                           "total": total_answers(env)}
+    if not labels:  # given but empty: every label would silently be "unknown"
+        from toolfeedback.errors import InputError
+
+        raise InputError("no environments in the file (empty)", path=path)
     return labels
 
 
