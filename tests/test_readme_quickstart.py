@@ -20,11 +20,15 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 #: (pattern, replacement): the sizes of the quick start, made small for a CPU test run
 SMALLER = [
-    (r"--n 10000\b", "--n 8"),
-    (r"--limit 32\b", "--limit 4"),
-    (r"--max-new-tokens 512\b", "--max-new-tokens 24"),
+    (r"--n 10000\b", "--n 24"),
+    (r"--limit 32 --max-new-tokens 512\b", "--limit 4 --max-new-tokens 24"),
+    (r"--split test --limit 32\b", "--split test --limit 2 --max-new-tokens 16 --max-turns 2"),
     (r"--max-new-tokens 64 --max-steps 4\b", "--max-new-tokens 16 --max-steps 1"),
     (r"(--evaluator lm_eval [^\n]*)", r"\1 --limit 2"),
+    (r"--iterations 2\b", "--iterations 1"),
+    (r"--rollout-option limit=32\b", "--rollout-option limit=4 --rollout-option max_new_tokens=16"),
+    (r"--eval-option limit=32\b", "--eval-option limit=2 --eval-option max_new_tokens=16"),
+    (r"--train-option max_steps=4\b", "--train-option max_steps=1 --train-option max_new_tokens=16"),
 ]
 
 
@@ -62,6 +66,6 @@ def test_the_quick_start_runs_as_written(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for made in ("envs.jsonl", "tiny", "traj.jsonl", "steps.jsonl", "responses.jsonl", "scores.jsonl",
-                 "ckpt", "analysis/changes.json"):
+                 "ckpt", "analysis/changes.json", "runs/it"):
         assert (tmp_path / made).exists(), made
     assert "Traceback" not in done.stderr
