@@ -278,3 +278,26 @@ def test_tiny_model_into_a_file_or_failing_leaves_nothing(tmp_path, capsys, monk
     with pytest.raises(KeyboardInterrupt):
         tiny_model.build_tiny_model(out)
     assert not out.exists() and os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_train_goes_on_training_a_lora_checkpoint(tmp_path, tiny_model):
+    import torch
+    from safetensors.torch import load_file
+
+    from helpers.training import ProbeRewards, small_config
+    from toolfeedback.manager import create_plugin_manager
+    from toolfeedback.train.job import train
+
+    pm = create_plugin_manager(plugins=[ProbeRewards()])
+    first = train(small_config(tiny_model, tmp_path / "first", adapter="lora", lora_r=4, max_steps=1,
+                               reward="solve_f1,content_length", lr=5e-2), pm)
+    second = train(small_config(str(first), tmp_path / "second", adapter="lora", lora_r=8, max_steps=1,
+                                reward="solve_f1,content_length", lr=5e-2), pm)
+    saved = json.loads((second / "adapter_config.json").read_text())
+    # the same adapter trained on (its own r), still relative to the original base model
+    assert saved["r"] == 4 and saved["base_model_name_or_path"] == tiny_model
+    a = load_file(first / "adapter_model.safetensors")
+    b = load_file(second / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    assert strays(tmp_path) == []
