@@ -10,8 +10,6 @@ the episodes in flight, and never duplicates or truncates a line.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -236,18 +236,18 @@ class State:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from ..atomic import write_text
+
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write JSONL atomically (rewritten whole, so a resumed run never duplicates a line)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    from ..atomic import atomic_file
+
+    with atomic_file(path) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- stages
@@ -274,15 +274,15 @@ def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float
 
         def keep(record) -> bool:
             return float((record.get("metrics") or {}).get("solve_f1", 0.0)) >= min_solve_f1
-    tmp = target.with_name(target.name + ".tmp")
+    from ..atomic import atomic_file
+
     seen = kept = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_file(target) as handle:  # a bad line leaves no half file (and no .tmp)
         for _, record in JsonlReader(source):
             seen += 1
             if keep is None or keep(record):
                 kept += 1
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, target)
     if not kept:
         raise ToolfeedbackError(
             f"{target}: no training data: none of the {seen} {kind} of the rollout qualifies"
