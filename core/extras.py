@@ -16,7 +16,7 @@ from .errors import ToolfeedbackError
 EXTRA_OF = {
     "torch": "train", "transformers": "train", "tokenizers": "train", "trl": "train",
     "peft": "train", "accelerate": "train", "datasets": "train", "safetensors": "train",
-    "lm_eval": "eval", "matplotlib": "plot", "hypothesis": "test", "pytest": "test",
+    "lm_eval": "eval", "matplotlib": "train", "hypothesis": "test", "pytest": "test",
 }
 
 

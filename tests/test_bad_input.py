@@ -235,7 +235,7 @@ def test_analyze_says_when_the_heat_map_is_skipped(tmp_path, capsys, tiny_model,
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     code, err = run(capsys, "analyze", "--base", tiny_model, "--tuned", tiny_model, "--out", tmp_path / "o")
-    assert code == 0 and "changes.png not written" in err and "toolfeedback[plot]" in err
+    assert code == 0 and "changes.png not written" in err and "toolfeedback[train]" in err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["changes.json", "changes.md"]
 
 

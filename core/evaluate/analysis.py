@@ -269,7 +269,7 @@ def _plot(report: dict[str, Any], path: Path) -> Path | None:
         import sys
 
         print("analyze: changes.png not written: the heat map needs matplotlib "
-              "(pip install 'toolfeedback[plot]'); changes.json and changes.md have the numbers",
+              "(pip install 'toolfeedback[train]'); changes.json and changes.md have the numbers",
               file=sys.stderr)
         return None
     modules = list(report["by_module"])
