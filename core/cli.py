@@ -33,6 +33,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"toolfeedback {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.verb_parsers = {}  # name -> its parser, for errors shown with the verb's usage
     for name, command in Catalog(pm).items("commands"):
         sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
                             or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +45,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
                                  "(Python-level checks only, warns) or auto (strict where available; "
                                  "see `toolfeedback doctor`)")
         sp.set_defaults(_command=command)
+        parser.verb_parsers[name] = sp
     return parser
 
 
@@ -60,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pm = create_plugin_manager()
         parser = build_parser(pm)
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # argparse would show the top-level usage; the verb's says more
+            where = parser.verb_parsers.get(getattr(args, "command", None), parser)
+            where.error(f"unrecognized arguments: {' '.join(unknown)}")
         command = getattr(args, "_command", None)
         if command is None:
             parser.print_help()

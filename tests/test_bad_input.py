@@ -304,3 +304,12 @@ def test_train_goes_on_training_a_lora_checkpoint(tmp_path, tiny_model):
     b = load_file(second / "adapter_model.safetensors")
     assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
     assert strays(tmp_path) == []
+
+
+@pytest.mark.parametrize("verb", ["score", "rollout", "train", "eval", "analyze"])
+def test_an_unknown_flag_shows_the_verbs_usage(capsys, verb):
+    with pytest.raises(SystemExit) as stop:
+        main([verb, "--no-such-flag"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(f"usage: toolfeedback {verb} ")
+    assert f"toolfeedback {verb}: error: " in err and "Traceback" not in err
