@@ -37,6 +37,7 @@ VERBS = {
     "train": (ENV, ("messages", "tools", "codes", "unsolved_set")),
     "eval": (TRAJ, ("env_id", "steps")),
     "eval-data": ({**ENV, "id": "e1"}, ("messages", "tools", "codes", "unsolved_set")),
+    "iterate": (ENV, ("messages", "tools", "codes", "unsolved_set")),
     "analyze": (None, ()),
 }
 WRONG = st.sampled_from([5, -1, 2.5, True, None, [1, "x"]])
@@ -148,6 +149,9 @@ def argv_for(verb: str, root: Path, bad: Path, state: str) -> tuple[list, list[P
         out = prepare_output(root, "report.json", state)
         return ["eval", "--evaluator", "solve", "--trajectories", traj, "--data", bad, "--out", out,
                 "--quiet"], [out]
+    if verb == "iterate":
+        out = prepare_output(root, "runs", state, folder=True)
+        return ["iterate", "--model", model, "--envs", bad, "--out", out, "--quiet"], [out]
     # analyze: the bad file is the base checkpoint's index
     base = root / "base"
     base.mkdir(exist_ok=True)

@@ -170,6 +170,7 @@ def check(config: IterateConfig, pm) -> Any:
         raise ConfigError("iterate: min_solve_f1 must be in [0, 1]")
     if not os.path.isfile(config.envs):
         raise ConfigError(f"iterate: envs {config.envs!r}: no such file")
+    _check_envs(config.envs)
     here = Path(config.out)
     rollout_config(config, config.model, here, table="rollout", k=1)
     rollout_config(config, config.model, here, table="eval", k=1)
@@ -185,6 +186,16 @@ def check(config: IterateConfig, pm) -> Any:
     if data_kind(algorithm) not in ("steps", "trajectories"):
         raise ConfigError(f"algorithm {tc.algorithm!r}: data_kind must be 'steps' or 'trajectories'")
     return algorithm
+
+
+def _check_envs(path: str) -> None:
+    # every line, before OUT/ is made: a bad line is a located error and no stray state
+    from ..ftrl import read_environments
+
+    if not sum(1 for _ in read_environments(path)):
+        from ..errors import InputError
+
+        raise InputError("no environments in the file (empty)", path=path)
 
 
 def data_kind(algorithm) -> str:
@@ -209,7 +220,7 @@ class State:
             try:
                 saved = json.loads(self.path.read_text(encoding="utf-8"))
                 old, self.done = saved["settings"], dict(saved["done"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise ToolfeedbackError(f"{self.path}: unreadable iterate state ({exc}); "
                                         f"remove it to start over") from None
             changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
