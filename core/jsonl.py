@@ -162,7 +162,8 @@ class JsonlWriter:
             raise IsADirectoryError(21, "is a directory, not a file", str(self.path))
         if mode == "a":
             repair_tail(self.path)
-        # keep_existing=False (tests only) writes the target in place.
+        # keep_existing=False writes the target in place: for resumable writers (rollout),
+        # whose lines must survive a kill
         self._target = self.path
         self._staged = keep_existing and mode == "w"
         if self._staged:

@@ -313,3 +313,14 @@ def test_an_unknown_flag_shows_the_verbs_usage(capsys, verb):
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith(f"usage: toolfeedback {verb} ")
     assert f"toolfeedback {verb}: error: " in err and "Traceback" not in err
+
+
+def test_no_resume_with_a_bad_model_leaves_the_old_outputs(tmp_path, capsys):
+    envs, out, steps = tmp_path / "envs.jsonl", tmp_path / "t.jsonl", tmp_path / "s.jsonl"
+    write(envs, [_env_line()])
+    out.write_text('{"env_id": "old", "sample": 0}\n')
+    steps.write_text("{}\n")
+    code, err = run(capsys, "rollout", "--model", tmp_path / "missing", "--envs", envs, "--out", out,
+                    "--samples-out", steps, "--no-resume", "--quiet")
+    assert code == 2 and "no such directory" in one_line(err)
+    assert out.read_text() == '{"env_id": "old", "sample": 0}\n' and steps.read_text() == "{}\n"

@@ -123,6 +123,11 @@ class RolloutOutputs:
         self._to_record = to_record
         self.out = Path(out)
         self.samples_path = Path(samples_out) if samples_out else None
+        from ..atomic import check_output_file
+
+        for path in (self.out, self.samples_path):  # before any model loads
+            if path is not None:
+                check_output_file(path)
         # files this run creates: removed again if it fails before writing a line
         self._new = [p for p in (self.out, self.samples_path) if p is not None and not p.exists()]
         if resume:
@@ -132,12 +137,22 @@ class RolloutOutputs:
                 _prune_samples(self.samples_path, self.done)
         else:
             self.done = set()
-        mode = "a" if resume else "w"
-        self.samples = JsonlWriter(self.samples_path, mode) if self.samples_path else None
-        self.trajectories = JsonlWriter(self.out, mode)
+        self._mode = "a" if resume else "w"
+        # opened at the first episode: a run that fails before it (bad model path, backend or
+        # option) leaves a --no-resume target untouched and creates no empty file
+        self.samples: JsonlWriter | None = None
+        self.trajectories: JsonlWriter | None = None
+
+    def _open(self) -> None:
+        # in place, flushed per line (not staged): a killed run is resumed from these files
+        if self.samples_path is not None:
+            self.samples = JsonlWriter(self.samples_path, self._mode, keep_existing=False)
+        self.trajectories = JsonlWriter(self.out, self._mode, keep_existing=False)
 
     def write(self, traj: Trajectory, samples: list[Environment]) -> None:
         """Samples first, then the trajectory line that marks the episode finished."""
+        if self.trajectories is None:
+            self._open()
         if self.samples is not None:
             for sample in samples:
                 self.samples.write(self._to_record(sample))
@@ -145,13 +160,16 @@ class RolloutOutputs:
         self.done.add((traj.env_id, traj.sample))
 
     def close(self, failed: bool = False) -> None:
-        """Flush and close both files; after a failed run, remove the ones it created and
-        left empty (a bad model path must not leave empty outputs behind)."""
+        """Flush and close both files. A run that wrote nothing: when it failed, nothing is
+        created or truncated; when it succeeded, the files exist (``--no-resume``: emptied)."""
         from ..atomic import remove_if_new_and_empty
 
+        if self.trajectories is None and not failed:
+            self._open()
         if self.samples is not None:
             self.samples.close()
-        self.trajectories.close()
+        if self.trajectories is not None:
+            self.trajectories.close()
         if failed:
             for path in self._new:
                 remove_if_new_and_empty(path, existed=False)
