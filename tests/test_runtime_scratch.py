@@ -31,7 +31,7 @@ def start(tmp_path, how):
                             env=env)
     root = proc.stdout.readline().strip()
     assert root.startswith(str(tmp_path / "tf-scratch-")), root
-    assert any(name.startswith("tf-sandbox-") for name in os.listdir(root))
+    assert any(name.startswith(("tf-sandbox-", "tf-strict-")) for name in os.listdir(root)), os.listdir(root)
     return proc, root
 
 
