@@ -38,6 +38,7 @@ VERBS = {
     "eval": (TRAJ, ("env_id", "steps")),
     "eval-data": ({**ENV, "id": "e1"}, ("messages", "tools", "codes", "unsolved_set")),
     "iterate": (ENV, ("messages", "tools", "codes", "unsolved_set")),
+    "verify": (ENV, ("messages", "tools", "codes", "unsolved_set")),
     "analyze": (None, ()),
 }
 WRONG = st.sampled_from([5, -1, 2.5, True, None, [1, "x"]])
@@ -149,6 +150,8 @@ def argv_for(verb: str, root: Path, bad: Path, state: str) -> tuple[list, list[P
         out = prepare_output(root, "report.json", state)
         return ["eval", "--evaluator", "solve", "--trajectories", traj, "--data", bad, "--out", out,
                 "--quiet"], [out]
+    if verb == "verify":  # a checker: no output, bad records are its verdict
+        return ["verify", bad, "--quiet"], []
     if verb == "iterate":
         out = prepare_output(root, "runs", state, folder=True)
         return ["iterate", "--model", model, "--envs", bad, "--out", out, "--quiet"], [out]
@@ -187,12 +190,20 @@ def test_every_verb_fails_cleanly_on_bad_input(capsys, verb, data):
         before = snapshot(root)
         capsys.readouterr()
         code = main([str(a) for a in argv])
-        err = capsys.readouterr().err
+        captured = capsys.readouterr()
+        err = captured.err
         after = snapshot(root)
         for path in outs:  # let TemporaryDirectory remove what was made read-only
             if path.exists() and not path.is_symlink():
                 path.chmod(0o755 if path.is_dir() else 0o644)
     assert "Traceback" not in err
+    assert after == before, f"{kind}/{state}: files changed: {set(after) ^ set(before)}"
+    if verb == "verify" and code == 1:
+        # verify reports each bad record on stdout, located, and exits 1 (a failed check)
+        failures = captured.out.splitlines()[:-1]
+        assert err == "" and failures, captured.out
+        assert all(re.match(rf"{re.escape(str(bad))}:\d+: ", line) for line in failures), captured.out
+        return
     assert code == 2, (kind, state, err)
     assert err.startswith("error: ") and err.count("\n") == 1, err
     message = err[len("error: "):-1]
@@ -202,4 +213,3 @@ def test_every_verb_fails_cleanly_on_bad_input(capsys, verb, data):
         assert message.startswith(f"{bad}: ") or re.match(rf"{re.escape(str(bad))}:\d+: ", message), message
         if kind in ("wrong_type", "missing"):
             assert re.match(rf"{re.escape(str(bad))}:\d+: \$[.\[]", message), message
-    assert after == before, f"{kind}/{state}: files changed: {set(after) ^ set(before)}"
