@@ -63,7 +63,7 @@ class EvalConfig:
     user_model: str | None = field(default=None, metadata={
         "help": "taubench: model of the simulated user (default: --model)"})
     tasks: tuple[str, ...] = field(default=(), metadata={
-        "help": "lm_eval task names (our local ones: tf_arith); cached hub tasks work offline too"})
+        "help": "lm_eval task names (our local ones: tf_arith, tf_mc); cached hub tasks work offline too"})
     num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
     batch_size: int = field(default=8, metadata={"help": "generation / lm_eval batch size"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
