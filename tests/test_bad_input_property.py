@@ -176,7 +176,7 @@ def place_bad_file(verb: str, root: Path, kind: str, lines) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("verb", list(VERBS))
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(data=st.data())

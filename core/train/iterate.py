@@ -168,9 +168,7 @@ def check(config: IterateConfig, pm) -> Any:
         raise ConfigError("iterate: train_split and eval_split must differ (evaluate on held-out data)")
     if not 0 <= config.min_solve_f1 <= 1:
         raise ConfigError("iterate: min_solve_f1 must be in [0, 1]")
-    if not os.path.isfile(config.envs):
-        raise ConfigError(f"iterate: envs {config.envs!r}: no such file")
-    _check_envs(config.envs)
+    _check_envs(config.envs)  # a missing file or a directory is named by the reader
     here = Path(config.out)
     rollout_config(config, config.model, here, table="rollout", k=1)
     rollout_config(config, config.model, here, table="eval", k=1)
