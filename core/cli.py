@@ -33,6 +33,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"toolfeedback {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.verb_parsers = {}  # name -> its parser, for errors shown with the verb's usage
     for name, command in Catalog(pm).items("commands"):
         sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
                             or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +45,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
                                  "(Python-level checks only, warns) or auto (strict where available; "
                                  "see `toolfeedback doctor`)")
         sp.set_defaults(_command=command)
+        parser.verb_parsers[name] = sp
     return parser
 
 
@@ -56,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     # transformers' "Loading weights" / "Writing model shards" bars (and huggingface_hub's)
     # would interleave with ours on every model load and save; set it to 0 to see them.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = None
     try:
         pm = create_plugin_manager()
         parser = build_parser(pm)
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # argparse would show the top-level usage; the verb's says more
+            where = parser.verb_parsers.get(getattr(args, "command", None), parser)
+            where.error(f"unrecognized arguments: {' '.join(unknown)}")
         command = getattr(args, "_command", None)
         if command is None:
             parser.print_help()
@@ -76,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(command.run(args, pm) or 0)
     except ToolfeedbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a half-installed setup: name the extra
+        from .extras import extra_for
+
+        verb = getattr(args, "command", None)
+        missing = extra_for(exc, f"toolfeedback {verb}" if verb else None)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    except RecursionError:  # last resort: readers name the line of a deep record themselves
+        print("error: input nested too deeply to process", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `toolfeedback ... | head`
         return 0

@@ -132,6 +132,11 @@ def from_record(record: Any) -> Environment:
     solve_rate = record.get("solve_rate", 0.0)
     if isinstance(solve_rate, bool) or not isinstance(solve_rate, (int, float)):
         raise FieldError("$.solve_rate", "expected a number")
+    if not 0 <= solve_rate <= 1:  # a share of the answers (NaN fails too)
+        raise FieldError("$.solve_rate", "expected a number in [0, 1]")
+    for key in ("data_source", "split"):
+        if not isinstance(record.get(key, ""), (str, type(None))):
+            raise FieldError(f"$.{key}", "expected a string")
     answer = record.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise FieldError("$.answer", "expected a string")

@@ -18,6 +18,52 @@ T = TypeVar("T")
 ON_ERROR = ("stop", "skip")
 
 
+#: Deepest nesting of arrays/objects accepted in one record; real records nest < 20 deep.
+MAX_DEPTH = 200
+TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of arrays/objects)"
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    """``invalid JSON: <what> at column N`` (1-based; ``line L, column N`` past line 1)."""
+    # json's own "Invalid control character at" already ends in "at"
+    what = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg
+    where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno}, column {exc.colno}"
+    return f"invalid JSON: {what} at {where}"
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a parsed JSON value, counted without recursion and up to
+    ``limit + 1`` (deeper values would overflow the stack of recursive code downstream)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+                         if isinstance(child, (dict, list)))
+    return deepest
+
+
+def decode_line(text: str, *, path: str | None = None, line: int | None = None) -> Any:
+    """One JSON value from one line, or :class:`InputError` at ``path:line`` (bad JSON with
+    its column, or nesting deeper than :data:`MAX_DEPTH`)."""
+    text = text.rstrip("\r\n")  # an error at the line's end is on this line, not the next
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(json_error(exc), path=path, line=line) from None
+    except RecursionError:
+        raise InputError(TOO_DEEP, path=path, line=line) from None
+    # cheap pre-check: a line with few brackets cannot nest deeply
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(value) > MAX_DEPTH:
+        raise InputError(TOO_DEEP, path=path, line=line)
+    return value
+
+
 class JsonlReader(Generic[T]):
     """Iterate ``(line_number, value)`` of a JSONL file, parsed by ``parse(obj)``.
 
@@ -57,21 +103,17 @@ class JsonlReader(Generic[T]):
                 if not line.strip():
                     continue
                 try:
-                    value = self.parse(self._decode(line, lineno))
+                    value = self.parse(decode_line(line, path=self.path, line=lineno))
                 except InputError as exc:
                     self._fail(exc)
+                    continue
+                except RecursionError:  # a parser or converter walking a deep value
+                    self._fail(InputError(TOO_DEEP, path=self.path, line=lineno))
                     continue
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     self._fail(self._located(exc, lineno))
                     continue
                 yield lineno, value
-
-    def _decode(self, line: str, lineno: int) -> Any:
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}",
-                             path=self.path, line=lineno) from None
 
     def _located(self, exc: BaseException, lineno: int) -> InputError:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -101,11 +143,13 @@ class JsonlWriter:
     """Append JSON lines, flushed per record, so a crash never leaves a half line behind
     unnoticed: :func:`repair_tail` trims a torn last line before appending again.
 
-    ``mode="w"`` truncates, ``mode="a"`` appends (resume).
+    ``mode="w"`` writes a staged copy beside the target and moves it into place on a clean
+    close (see :mod:`toolfeedback.atomic`): a run that fails (bad input line, Ctrl-C) leaves
+    the target as it was, existing or not. ``mode="a"`` appends in place (resume).
     """
 
     def __init__(self, path: str | os.PathLike, mode: str = "w", *, fsync_every: int = 0,
-                 keep_existing: bool = False):
+                 keep_existing: bool = True):
         if mode not in ("w", "a"):
             raise ValueError("mode must be 'w' or 'a'")
         self.path = Path(path)
@@ -118,14 +162,14 @@ class JsonlWriter:
             raise IsADirectoryError(21, "is a directory, not a file", str(self.path))
         if mode == "a":
             repair_tail(self.path)
-        # keep_existing: write beside the target and move into place on a clean close, so a
-        # run that fails (bad input line, Ctrl-C) never clobbers an existing output. Into a
-        # new output the lines written before the failure are still kept.
+        # keep_existing=False writes the target in place: for resumable writers (rollout),
+        # whose lines must survive a kill
         self._target = self.path
-        self._existed = self.path.exists()
         self._staged = keep_existing and mode == "w"
         if self._staged:
-            self.path = self.path.with_name(f".{self.path.name}.partial")
+            from .atomic import staged_name
+
+            self.path = staged_name(self.path)
         self._handle = open(self.path, mode, encoding="utf-8")
         self._fsync_every = fsync_every
         self.count = 0
@@ -149,15 +193,15 @@ class JsonlWriter:
             os.fsync(self._handle.fileno())
 
     def close(self, failed: bool = False) -> None:
-        """Flush to disk and close; a staged (``keep_existing``) file is moved into place,
-        unless ``failed`` and an output existed before (then it is left untouched)."""
+        """Flush to disk and close; a staged file is moved into place, unless ``failed``
+        (then it is removed and the target is left untouched)."""
         if self._handle.closed:
             return
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
         if self._staged:
-            if failed and (self._existed or self.count == 0):
+            if failed:
                 self.path.unlink(missing_ok=True)
             else:
                 os.replace(self.path, self._target)

@@ -40,7 +40,8 @@ def create_plugin_manager(*, entry_points: bool = True, plugins: Iterable[object
 
     ``entry_points``: load every plugin of the ``toolfeedback`` entry-point group (the
     built-ins are registered there too). ``plugins``: extra plugin objects or modules to
-    register (tests, API composition). ``block``: names not to load, added to
+    register (tests, API composition; one already loaded by entry point is not registered
+    twice). ``block``: names not to load, added to
     ``TOOLFEEDBACK_BLOCK_PLUGINS``. A plugin that fails to import is reported to
     ``report`` (default: a line on stderr) and skipped; the failures are kept on
     ``pm.load_failures``. ``check_pending()`` runs last, so an implementation without a
@@ -56,7 +57,10 @@ def create_plugin_manager(*, entry_points: bool = True, plugins: Iterable[object
     if entry_points:
         _load_entry_points(pm, blocked, report or _stderr_report)
     for plugin in plugins:
-        pm.register(plugin)
+        # the same module may come by entry point too (installed, and passed in from
+        # Python): it is one plugin, registered once
+        if not pm.is_registered(plugin):
+            pm.register(plugin)
     pm.check_pending()
     return pm
 

@@ -211,9 +211,10 @@ def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny", texts=(),
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
+    from .atomic import atomic_dir, check_output_dir
+
     spec = dict(SIZES[size])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    target = check_output_dir(out_dir)
     tokenizer = _train_tokenizer(seed, spec.pop("vocab"), texts, corpus_file)
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     eos = [tokenizer.convert_tokens_to_ids("<|im_end|>"), pad]
@@ -228,6 +229,7 @@ def build_tiny_model(out_dir, seed: int = 0, size: str = "tiny", texts=(),
         torch.random.set_rng_state(state)
     model.generation_config = GenerationConfig(bos_token_id=pad, eos_token_id=eos,
                                                pad_token_id=pad, do_sample=False)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    with atomic_dir(target) as out:  # a failed or killed build leaves out_dir as it was
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+    return target

@@ -44,6 +44,8 @@ class LoraAdapter:
     """LoRA through peft; ``lora_preset='lower-mlp'`` restricts it to lower-layer MLPs."""
 
     name = "lora"
+    #: ``train --model`` given a LoRA checkpoint: go on training that adapter
+    continues_adapter = True
 
     def validate(self, config) -> None:
         """Check the options before any model loads."""

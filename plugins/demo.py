@@ -148,5 +148,7 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
     summary["train_logs"] = {"sft": read_metrics(sft / "metrics.jsonl"),
                              "grpo": read_metrics(loop / "iter-1" / "ckpt" / "metrics.jsonl")}
     write_report(out, summary, stages)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    from toolfeedback.atomic import write_text
+
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary

@@ -154,6 +154,6 @@ def write_report(out: Path, summary: dict, stages: dict[str, dict]) -> Path:
     lines += ["## Time (seconds)", "", " | ".join(f"{k} {v:.0f}" for k, v in seconds.items()) +
               f" | total {sum(seconds.values()):.0f}", "",
               "Settings: `" + json.dumps(summary.get("config", {})) + "`", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    from toolfeedback.atomic import write_text
+
+    return write_text(out / "report.md", "\n".join(lines))

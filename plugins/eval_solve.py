@@ -6,10 +6,12 @@ As in the release, a report averages the per-episode scores (``solve_p``, ``solv
 ``solve_f1``); the summed counts and the scores they give (``micro``) come alongside.
 
 Input: a trajectories file written by ``toolfeedback rollout`` (``--trajectories``), its
-patterns and splits taken from the environments file (``--data``) by ``env_id``; or, with
-``--model`` and ``--data`` only, a rollout is run first and then scored. Records of the
-release's ``evaluation_self.py`` output (``metrics`` with ``solve_precision``,
-``solve_rate``, ``solve_f1``) are accepted too.
+patterns, splits and answer counts taken from the environments file (``--data``) by
+``env_id``; or, with ``--model`` and ``--data`` only, a rollout is run first and then
+scored. The counts are recomputed from each record's steps (calls made, answers hit), never
+read from the ``metrics`` it carries. Records of the release's ``evaluation_self.py``
+output (only ``metrics`` with ``solve_precision``, ``solve_rate``, ``solve_f1``; no
+steps) are averaged as given.
 """
 
 from __future__ import annotations
@@ -22,22 +24,69 @@ from toolfeedback import hookimpl
 _RELEASE_KEYS = {"solve_precision": "solve_p", "solve_rate": "solve_r", "solve_f1": "solve_f1"}
 
 
-def episode_scores(record: dict) -> dict[str, float]:
-    """``{solve_p, solve_r, solve_f1, calls?, solved?, total?}`` of one trajectory record."""
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict):
-        raise ValueError("$.metrics: missing or not an object")
-    if all(k in metrics for k in ("calls", "solved", "total")):
-        from toolfeedback.types import Metrics
+def recompute_metrics(record: dict, total: int | None = None):
+    """:class:`~toolfeedback.types.Metrics` of one trajectory record, counted from its
+    steps (never from the metrics it claims): C = calls made, S = answers hit, T = ``total``
+    (the environment's, from ``--data``) or the open answers before the first step. A step
+    whose hits are not open answers of that step, or more hits than calls, is refused."""
+    from collections import Counter
 
-        for key in ("calls", "solved", "total"):
-            if not isinstance(metrics[key], int) or metrics[key] < 0:
-                raise ValueError(f"$.metrics.{key}: expected a non-negative integer")
-        m = Metrics(calls=metrics["calls"], solved=metrics["solved"], total=metrics["total"])
-        return m.as_dict()
-    if all(k in metrics for k in _RELEASE_KEYS):
-        return {ours: float(metrics[theirs]) for theirs, ours in _RELEASE_KEYS.items()}
-    raise ValueError("$.metrics: expected calls/solved/total or solve_precision/solve_rate/solve_f1")
+    from toolfeedback.types import Metrics
+
+    steps = record.get("steps")
+    if not isinstance(steps, list):
+        raise ValueError("$.steps: missing or not an array (the metrics are counted from the steps)")
+    if not steps:
+        raise ValueError("$.steps: empty (an episode has at least one response)")
+    calls = solved = 0
+    for i, step in enumerate(steps):
+        where = f"$.steps[{i}]"
+        if not isinstance(step, dict):
+            raise ValueError(f"{where}: expected an object")
+        made, hits, before = step.get("calls"), step.get("hits"), step.get("unsolved_before")
+        if not isinstance(made, list):
+            raise ValueError(f"{where}.calls: missing or not an array")
+        if not isinstance(hits, list) or not all(isinstance(h, str) for h in hits):
+            raise ValueError(f"{where}.hits: missing or not an array of strings")
+        if not isinstance(before, dict) or not all(isinstance(v, list) for v in before.values()):
+            raise ValueError(f"{where}.unsolved_before: missing or not an object of arrays")
+        if len(hits) > len(made):
+            raise ValueError(f"{where}.hits: {len(hits)} hits from {len(made)} calls")
+        open_answers = Counter(str(a) for answers in before.values() for a in answers)
+        for hit in hits:
+            if open_answers[hit] <= 0:
+                raise ValueError(f"{where}.hits: {hit[:60]!r} is not an open answer of this step")
+            open_answers[hit] -= 1
+        calls += len(made)
+        solved += len(hits)
+    if total is None:
+        total = sum(len(v) for v in steps[0]["unsolved_before"].values())
+    if solved > total:
+        raise ValueError(f"$.steps: {solved} answers hit, but the environment has {total}")
+    return Metrics(calls=calls, solved=solved, total=total)
+
+
+def episode_scores(record: dict, totals: dict[str, int] | None = None) -> dict[str, float]:
+    """``{solve_p, solve_r, solve_f1, calls, solved, total}`` of one trajectory record
+    (recounted from its steps, see :func:`recompute_metrics`), or the three scores of a
+    release ``evaluation_self.py`` record (``metrics`` with ``solve_precision`` ...)."""
+    metrics = record.get("metrics")
+    if "steps" in record or "env_id" in record or not isinstance(metrics, dict) \
+            or not all(k in metrics for k in _RELEASE_KEYS):
+        env_id = record.get("env_id")
+        if not isinstance(env_id, str) or not env_id:
+            raise ValueError("$.env_id: missing or not a string")
+        total = (totals or {}).get(env_id)
+        if totals and total is None:
+            raise ValueError(f"$.env_id: {env_id[:80]!r} is not in the environments file (--data)")
+        return recompute_metrics(record, total).as_dict()
+    scores = {}
+    for theirs, ours in _RELEASE_KEYS.items():
+        value = metrics[theirs]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"$.metrics.{theirs}: expected a number in [0, 1]")
+        scores[ours] = float(value)
+    return scores
 
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -82,12 +131,19 @@ def report(records: Iterable[dict], labels: dict[str, dict[str, str]] | None = N
 
 
 def read_labels(path: str) -> dict[str, dict[str, str]]:
-    """env_id -> {"pattern", "split"} of an environments file (FTRL format)."""
+    """env_id -> {"pattern", "split", "total"} of an environments file (FTRL format);
+    ``total`` is the environment's number of sub-answers (the T of the metrics)."""
     from toolfeedback.ftrl import read_environments
+    from toolfeedback.runtime.step import total_answers
 
     labels = {}
     for _, env in read_environments(path):
-        labels[env.id] = {"pattern": str(env.pattern) if env.pattern else "unknown", "split": env.split}
+        labels[env.id] = {"pattern": str(env.pattern) if env.pattern else "unknown", "split": env.split,
+                          "total": total_answers(env)}
+    if not labels:  # given but empty: every label would silently be "unknown"
+        from toolfeedback.errors import InputError
+
+        raise InputError("no environments in the file (empty)", path=path)
     return labels
 
 
@@ -96,10 +152,12 @@ def score_file(path: str, labels: dict | None = None, split: str | None = None) 
     episodes of environments of ``split`` only, by ``labels``, when ``split`` is given)."""
     from toolfeedback.jsonl import JsonlReader
 
+    totals = {k: v["total"] for k, v in (labels or {}).items() if "total" in v}
+
     def parse(obj):
         if not isinstance(obj, dict):
             raise ValueError("$: expected an object")
-        return {**obj, "_scores": episode_scores(obj)}
+        return {**obj, "_scores": episode_scores(obj, totals)}
 
     import itertools
 

@@ -72,7 +72,9 @@ def extract_json(reply: str) -> dict:
     try:
         obj, _ = json.JSONDecoder().raw_decode(text[start:])
     except json.JSONDecodeError as exc:
-        raise ValueError(f"the reply is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        from toolfeedback.jsonl import json_error
+
+        raise ValueError(f"the reply is not valid JSON ({json_error(exc)[len('invalid JSON: '):]})") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
     return obj

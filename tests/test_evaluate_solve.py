@@ -12,12 +12,18 @@ from toolfeedback.manager import create_plugin_manager
 from toolfeedback.plugins import eval_solve
 
 
-def _traj(env_id, calls, solved, total, mode="no-think"):
+def _traj(env_id, calls, solved, total, mode="no-think", claimed=None):
+    """A trajectory record whose one step makes ``calls`` calls hitting ``solved`` of
+    ``total`` open answers; ``claimed`` overrides the metrics it carries (a lie)."""
     from toolfeedback.types import Metrics
 
+    step = {"index": 0, "response": "", "calls": [{"id": f"c{i}", "name": "t", "arguments": {}}
+                                                   for i in range(calls)],
+            "hits": [f"a{i}" for i in range(solved)],
+            "unsolved_before": {"t": [f"a{i}" for i in range(total)]}}
+    metrics = claimed or Metrics(calls=calls, solved=solved, total=total).as_dict()
     return {"env_id": env_id, "sample": 0, "mode": mode, "finished": "answer",
-            "metrics": Metrics(calls=calls, solved=solved, total=total).as_dict(), "steps": [],
-            "messages": [], "metadata": {}}
+            "metrics": metrics, "steps": [step], "messages": [], "metadata": {}}
 
 
 @pytest.fixture
@@ -67,7 +73,47 @@ def test_bad_trajectory_line_names_file_line_field(tmp_path, capsys):
                                                                                       "total": 1}}) + "\n")
     status = main(["eval", "--evaluator", "solve", "--trajectories", str(path)])
     err = capsys.readouterr().err
-    assert status == 2 and "t.jsonl:2" in err and "$.metrics.calls" in err and "Traceback" not in err
+    assert status == 2 and err == f"error: {path}:2: $.env_id: missing or not a string\n"
+
+
+def test_metrics_are_recounted_from_the_steps_not_taken_from_the_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    lie = {"calls": 1, "solved": 50, "total": 2, "solve_p": 1.0, "solve_r": 1.0, "solve_f1": 1.0}
+    path.write_text(json.dumps(_traj("a", 1, 0, 2, claimed=lie)) + "\n")
+    report = eval_solve.score_file(str(path))
+    assert report["overall"]["micro"] == {"calls": 1, "solved": 0, "total": 2, "solve_p": 0.0,
+                                          "solve_r": 0.0, "solve_f1": 0.0}
+
+
+@pytest.mark.parametrize("change, where", [
+    (lambda r: r.update(steps="many"), "$.steps: missing or not an array"),
+    (lambda r: r.update(steps=[]), "$.steps: empty"),
+    (lambda r: r["steps"].__setitem__(0, 3), "$.steps[0]: expected an object"),
+    (lambda r: r["steps"][0].update(calls={}), "$.steps[0].calls: missing or not an array"),
+    (lambda r: r["steps"][0].update(hits=[1]), "$.steps[0].hits: missing or not an array of strings"),
+    (lambda r: r["steps"][0].update(hits=["zz"]), "$.steps[0].hits: 'zz' is not an open answer"),
+    (lambda r: r["steps"][0].update(hits=["a0", "a1"]), "$.steps[0].hits: 2 hits from 1 calls"),
+    (lambda r: r["steps"][0].update(unsolved_before=[]), "$.steps[0].unsolved_before: missing"),
+    (lambda r: r.pop("env_id"), "$.env_id: missing or not a string"),
+    (lambda r: r.update(env_id=7), "$.env_id: missing or not a string"),
+])
+def test_wrong_steps_or_env_id_are_located_errors(tmp_path, capsys, change, where):
+    record = _traj("a", 1, 1, 2)
+    change(record)
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    status = main(["eval", "--evaluator", "solve", "--trajectories", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"error: {path}:1: {where}") and err.count("\n") == 1
+
+
+def test_an_env_id_missing_from_the_data_is_refused(files, tmp_path, capsys):
+    envs, _ = files
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(_traj("nope", 1, 1, 2)) + "\n")
+    status = main(["eval", "--evaluator", "solve", "--trajectories", str(path), "--data", str(envs)])
+    err = capsys.readouterr().err
+    assert status == 2 and f"{path}:1: $.env_id: 'nope' is not in the environments file" in err
 
 
 def test_eval_verb_writes_report(files, tmp_path, capsys):

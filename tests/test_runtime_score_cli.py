@@ -65,7 +65,7 @@ def test_bad_line_is_named_and_skip_scores_the_rest(tmp_path, capsys):
     assert main(["score", "--input", str(src), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"error: {src}:2: invalid JSON" in err
-    assert len(read(out)) == 1  # what was scored before the bad line is kept
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))  # renamed only on success
     assert main(["score", "--input", str(src), "--out", str(out), "--on-error", "skip"]) == 0
     err = capsys.readouterr().err
     assert f"{src}:3: $.tools: not a JSON string" in err and f"{src}:4: $.response: missing" in err

@@ -202,7 +202,7 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
         bar.update(1)
 
     try:
-        with JsonlWriter(config.out, keep_existing=True) as writer, progress_bar(total, "build", quiet=quiet, unit="env") as bar:
+        with JsonlWriter(config.out) as writer, progress_bar(total, "build", quiet=quiet, unit="env") as bar:
             for item in source.scenarios(config, ctx):
                 env, stage, reason = _construct(item, stages, ctx)
                 if env is not None:
@@ -212,6 +212,15 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
                     settle(writer, bar)
             while pending:
                 settle(writer, bar)
+            if summary.written == 0:  # raised inside the writer: an existing --out is kept
+                from ..errors import InputError
+
+                if summary.rejected:
+                    raise InputError(f"no environment passed ({summary.rejected} rejected: "
+                                     f"{dict(summary.rejections)}); nothing written",
+                                     path=config.out)
+                raise InputError("no questions in the input (empty)",
+                                 path=config.input or config.source)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         summary.seconds = time.perf_counter() - start

@@ -69,8 +69,12 @@ class Checkpoint:
         self._torch_state: dict[str, Any] | None = None
         index = self.dir / "model.safetensors.index.json"
         if index.exists():
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            self._files = {k: self.dir / v for k, v in weight_map.items()}
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                self._files = {k: self.dir / v for k, v in weight_map.items()}
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                raise InputError("$.weight_map: not a safetensors index (an object of "
+                                 "tensor name -> file)", path=str(index)) from None
         elif (self.dir / "model.safetensors").exists():
             from safetensors import safe_open
 
@@ -110,14 +114,33 @@ def is_adapter(model_dir: str | Path) -> bool:
 
 
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:
-    """Merge a peft adapter into the base weights and save a full checkpoint in ``out_dir``."""
+    """Merge a peft adapter into the base weights and save a full checkpoint in ``out_dir``.
+    A base that is not a model directory, or not the adapter's base (other shapes or
+    module names), is an :class:`InputError` naming it."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir), local_files_only=True)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir), local_files_only=True).merge_and_unload()
+    if not (Path(base_dir) / "config.json").is_file():
+        raise InputError("--base: not a model directory (no config.json); a LoRA adapter as "
+                         "--tuned needs its base model as --base", path=str(base_dir))
+    try:
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--base: cannot load the model ({_first_line(exc)})",
+                         path=str(base_dir)) from None
+    try:
+        merged = PeftModel.from_pretrained(base, str(adapter_dir), local_files_only=True).merge_and_unload()
+    except (OSError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
+        raise InputError(f"--tuned: this LoRA adapter does not fit --base {str(base_dir)!r} "
+                         f"(is it the adapter's base model?): {_first_line(exc)}",
+                         path=str(adapter_dir)) from None
     merged.save_pretrained(str(out_dir))
     return Path(out_dir)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 @contextmanager
@@ -176,6 +199,10 @@ def analyze(base_dir, tuned_dir, *, out_dir=None, plot: bool = True) -> dict[str
     ``out_dir`` also writes ``changes.json``, ``changes.md`` and, when matplotlib is
     installed and ``plot``, ``changes.png`` (layer x module heat map).
     """
+    if out_dir is not None:  # before the (long) comparison, not after it
+        from ..atomic import check_output_dir
+
+        check_output_dir(out_dir)
     rows = tensor_changes(base_dir, tuned_dir)
     layers = sorted({r["layer"] for r in rows if r["layer"] is not None})
     by_layer = {str(l): _pool([r for r in rows if r["layer"] == l]) for l in layers}
@@ -220,16 +247,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], out_dir, *, plot: bool = True) -> list[Path]:
     """Write ``changes.json``, ``changes.md`` (and ``changes.png`` if matplotlib is installed)."""
+    from ..atomic import atomic_dir
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "changes.json", out / "changes.md"]
-    written[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    written[1].write_text(markdown(report), encoding="utf-8")
-    if plot:
-        png = _plot(report, out / "changes.png")
-        if png:
-            written.append(png)
-    return written
+    names = ["changes.json", "changes.md"]
+    with atomic_dir(out) as staging:
+        (staging / names[0]).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (staging / names[1]).write_text(markdown(report), encoding="utf-8")
+        if plot and _plot(report, staging / "changes.png"):
+            names.append("changes.png")
+    return [out / name for name in names]
 
 
 def _plot(report: dict[str, Any], path: Path) -> Path | None:
@@ -239,6 +266,11 @@ def _plot(report: dict[str, Any], path: Path) -> Path | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:  # optional: the JSON and Markdown carry the same numbers
+        import sys
+
+        print("analyze: changes.png not written: the heat map needs matplotlib "
+              "(pip install 'toolfeedback[train]'); changes.json and changes.md have the numbers",
+              file=sys.stderr)
         return None
     modules = list(report["by_module"])
     layers = list(report["by_layer_module"])
@@ -316,10 +348,11 @@ def restore(base_dir, tuned_dir, out_dir, *, spec: str | dict) -> dict[str, Any]
     """
     from safetensors.torch import save_file
 
+    from ..atomic import atomic_dir
+
     chosen = parse_spec(spec) if isinstance(spec, str) else spec
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with tuned_checkpoint(base_dir, tuned_dir) as tuned_path:
+    target = Path(out_dir)
+    with atomic_dir(target) as out, tuned_checkpoint(base_dir, tuned_dir) as tuned_path:
         base, tuned = Checkpoint(base_dir), Checkpoint(tuned_path)
         state, restored = {}, []
         for name in tuned.keys():
@@ -338,9 +371,9 @@ def restore(base_dir, tuned_dir, out_dir, *, spec: str | dict) -> dict[str, Any]
             for f in list(src.glob("*.jinja")) + list(src.glob("*.txt")) + list(src.glob("*.model")):
                 if not (out / f.name).exists():
                     shutil.copy(f, out / f.name)
-    if not restored:
-        raise ConfigError(f"restore spec {spec!r} selects no tensor")
-    return {"out": str(out), "restored": restored, "kept": len(state) - len(restored)}
+        if not restored:  # raised inside: nothing is moved into out_dir
+            raise ConfigError(f"restore spec {spec!r} selects no tensor")
+    return {"out": str(target), "restored": restored, "kept": len(state) - len(restored)}
 
 
 def _dedupe_shared(state: dict) -> None:

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ class EvalConfig:
     user_model: str | None = field(default=None, metadata={
         "help": "taubench: model of the simulated user (default: --model)"})
     tasks: tuple[str, ...] = field(default=(), metadata={
-        "help": "lm_eval task names (our local ones: tf_arith); cached hub tasks work offline too"})
+        "help": "lm_eval task names (our local ones: tf_arith, tf_mc); cached hub tasks work offline too"})
     num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
     batch_size: int = field(default=8, metadata={"help": "generation / lm_eval batch size"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
@@ -93,11 +92,9 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
 def write_report(config: EvalConfig, report: dict[str, Any]) -> None:
     """Write ``report`` to ``config.out`` (when set) atomically."""
     if config.out:
-        out = Path(config.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, out)  # never leave a half-written report
+        from ..atomic import write_text
+
+        write_text(config.out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 def check_config(config: EvalConfig) -> None:
@@ -220,7 +217,7 @@ def write_predictions(path: str | None, rows) -> None:
     from ..jsonl import JsonlWriter
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(path, keep_existing=True) as writer:
+    with JsonlWriter(path) as writer:
         for row in rows:
             writer.write(row)
 

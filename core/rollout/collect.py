@@ -109,18 +109,22 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     envs, reader, total = read_todo(config.envs, outputs.done, n_samples=config.n_samples,
                                     limit=config.limit, on_error=config.on_error,
                                     split=config.split)
-    own_gen = generator is None
-    if own_gen:
-        generator = catalog.get("backends", config.backend).load(config.model, **config.backend_options)
-    set_threads(config.threads)  # after the backend loaded torch, if it uses torch
-    if mode.name == "think" and getattr(generator, "supports_thinking", True) is False:
+    own_gen, own_exec = generator is None, executor is None
+    try:
         if own_gen:
-            generator.close()
-        raise ConfigError(f"model {config.model!r}: its chat template has no enable_thinking "
-                          f"switch; use --mode think-prompted")
-    own_exec = executor is None
-    if own_exec:
-        executor = make_executor("sandbox", timeout=config.tool_timeout, workers=config.workers)
+            generator = catalog.get("backends", config.backend).load(config.model,
+                                                                     **config.backend_options)
+        set_threads(config.threads)  # after the backend loaded torch, if it uses torch
+        if mode.name == "think" and getattr(generator, "supports_thinking", True) is False:
+            if own_gen:
+                generator.close()
+            raise ConfigError(f"model {config.model!r}: its chat template has no enable_thinking "
+                              f"switch; use --mode think-prompted")
+        if own_exec:
+            executor = make_executor("sandbox", timeout=config.tool_timeout, workers=config.workers)
+    except BaseException:  # bad model path, backend or option: no empty outputs left behind
+        outputs.close(failed=True)
+        raise
     params = SamplingParams(max_new_tokens=config.max_new_tokens or mode.default_max_new_tokens,
                             temperature=config.temperature, top_p=config.top_p, n=1,
                             seed=config.seed)
@@ -130,6 +134,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     already = len(outputs.done)
     bar = progress_bar(total, "rollout", unit="ep") if config.progress else None
     started, episodes, sums = time.perf_counter(), 0, {"solve_p": 0.0, "solve_r": 0.0, "solve_f1": 0.0}
+    failed = True
     try:
         for episode in engine.run(envs):
             traj = episode.trajectory
@@ -141,11 +146,12 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bar.update(1)
                 bar.set_postfix(ep_s=f"{episodes / elapsed:.2f}", tok_s=f"{engine.tokens / elapsed:.0f}")
+        failed = False
     finally:
         if bar is not None:
             bar.close()
         engine.close()
-        outputs.close()
+        outputs.close(failed=failed)
         if own_exec:
             executor.close()
         if own_gen:

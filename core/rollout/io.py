@@ -10,8 +10,6 @@ the episodes in flight, and never duplicates or truncates a line.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -47,6 +45,14 @@ def trajectory_record(traj: Trajectory) -> dict[str, Any]:
     }
 
 
+def _sample_index(value: Any, field: str, path: Path, lineno: int) -> int:
+    # bool is an int to Python, not a sample index to anyone
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError("expected a non-negative integer (the sample index); refusing to "
+                         "resume into this file", path=str(path), line=lineno, field=field)
+    return value
+
+
 def _done_keys(path: Path) -> set[tuple[str, int]]:
     done: set[tuple[str, int]] = set()
     if not path.exists():
@@ -55,40 +61,56 @@ def _done_keys(path: Path) -> set[tuple[str, int]]:
         if not isinstance(obj, dict) or not isinstance(obj.get("env_id"), str):
             raise InputError("not a trajectory record (no env_id); refusing to append to it",
                              path=str(path), line=lineno)
-        done.add((obj["env_id"], int(obj.get("sample", 0))))
+        done.add((obj["env_id"], _sample_index(obj.get("sample", 0), "$.sample", path, lineno)))
     return done
 
 
-def _sample_key(obj: Any) -> tuple[str, int] | None:
-    info = (obj.get("metadata") or {}).get("rollout") if isinstance(obj, dict) else None
+def _sample_key(obj: Any, path: Path, lineno: int) -> tuple[str, int] | None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    info = meta.get("rollout") if isinstance(meta, dict) else None
     if not isinstance(info, dict):
         return None
-    return info.get("env_id"), int(info.get("sample", 0))
+    return info.get("env_id"), _sample_index(info.get("sample", 0), "$.metadata.rollout.sample",
+                                             path, lineno)
 
 
 def _prune_samples(path: Path, done: set[tuple[str, int]]) -> int:
-    """Rewrite ``path`` keeping only samples of finished episodes (atomic replace)."""
+    """Rewrite ``path`` keeping only samples of finished episodes (atomic replace). A line
+    that is not UTF-8 or has a bad sample index stops the run (located), before anything
+    is changed; a line that is not JSON is a torn write and is dropped."""
+    from ..atomic import atomic_file
+    from ..jsonl import decode_line
+
     if not path.exists():
         return 0
     repair_tail(path)
-    tmp = path.with_name(path.name + ".tmp")
+    kept: list[int] = []
     dropped = 0
-    with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
-        for line in src:
+    with open(path, "rb") as src:  # first pass: validate, decide; nothing written yet
+        for lineno, raw in enumerate(src, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); refusing "
+                                 f"to resume into this file", path=str(path), line=lineno) from None
             if not line.strip():
                 continue
             try:
-                key = _sample_key(json.loads(line))
-            except json.JSONDecodeError:
+                key = _sample_key(decode_line(line, path=str(path), line=lineno), path, lineno)
+            except InputError as exc:
+                if not exc.detail.startswith("invalid JSON"):
+                    raise
                 key = None
             if key in done:
-                dst.write(line)
+                kept.append(lineno)
             else:
                 dropped += 1
     if dropped:
-        os.replace(tmp, path)
-    else:
-        tmp.unlink()
+        keep = set(kept)
+        with open(path, "rb") as src, atomic_file(path, "wb") as dst:
+            for lineno, raw in enumerate(src, start=1):
+                if lineno in keep:
+                    dst.write(raw)
     return dropped
 
 
@@ -101,6 +123,13 @@ class RolloutOutputs:
         self._to_record = to_record
         self.out = Path(out)
         self.samples_path = Path(samples_out) if samples_out else None
+        from ..atomic import check_output_file
+
+        for path in (self.out, self.samples_path):  # before any model loads
+            if path is not None:
+                check_output_file(path)
+        # files this run creates: removed again if it fails before writing a line
+        self._new = [p for p in (self.out, self.samples_path) if p is not None and not p.exists()]
         if resume:
             repair_tail(self.out)
             self.done = _done_keys(self.out)
@@ -108,23 +137,42 @@ class RolloutOutputs:
                 _prune_samples(self.samples_path, self.done)
         else:
             self.done = set()
-        mode = "a" if resume else "w"
-        self.samples = JsonlWriter(self.samples_path, mode) if self.samples_path else None
-        self.trajectories = JsonlWriter(self.out, mode)
+        self._mode = "a" if resume else "w"
+        # opened at the first episode: a run that fails before it (bad model path, backend or
+        # option) leaves a --no-resume target untouched and creates no empty file
+        self.samples: JsonlWriter | None = None
+        self.trajectories: JsonlWriter | None = None
+
+    def _open(self) -> None:
+        # in place, flushed per line (not staged): a killed run is resumed from these files
+        if self.samples_path is not None:
+            self.samples = JsonlWriter(self.samples_path, self._mode, keep_existing=False)
+        self.trajectories = JsonlWriter(self.out, self._mode, keep_existing=False)
 
     def write(self, traj: Trajectory, samples: list[Environment]) -> None:
         """Samples first, then the trajectory line that marks the episode finished."""
+        if self.trajectories is None:
+            self._open()
         if self.samples is not None:
             for sample in samples:
                 self.samples.write(self._to_record(sample))
         self.trajectories.write(trajectory_record(traj))
         self.done.add((traj.env_id, traj.sample))
 
-    def close(self) -> None:
-        """Flush and close both files."""
+    def close(self, failed: bool = False) -> None:
+        """Flush and close both files. A run that wrote nothing: when it failed, nothing is
+        created or truncated; when it succeeded, the files exist (``--no-resume``: emptied)."""
+        from ..atomic import remove_if_new_and_empty
+
+        if self.trajectories is None and not failed:
+            self._open()
         if self.samples is not None:
             self.samples.close()
-        self.trajectories.close()
+        if self.trajectories is not None:
+            self.trajectories.close()
+        if failed:
+            for path in self._new:
+                remove_if_new_and_empty(path, existed=False)
 
 
 def read_todo(path: str, done: set[tuple[str, int]], *, n_samples: int = 1,

@@ -91,7 +91,10 @@ class _Template:
         self.report = ready.get("template", {})
 
     def _start(self, box) -> None:
-        self.scratch_root = tempfile.mkdtemp(prefix="tf-strict-", dir=box.scratch_root)
+        from .scratch import root
+
+        # under this process's scratch root, which outlives neither SIGTERM nor a kill -9
+        self.scratch_root = tempfile.mkdtemp(prefix="tf-strict-", dir=box.scratch_root or root())
         os.chmod(self.scratch_root, 0o700)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"paths": _binding_paths(), "scratch_root": self.scratch_root, "required": list(_REQUIRED),

@@ -108,7 +108,10 @@ class _Worker(_Channel):
     """One basic-mode worker process and its pipes (parent side)."""
 
     def __init__(self, sandbox: "Sandbox"):
-        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root)
+        from .scratch import root
+
+        # under this process's scratch root, which outlives neither SIGTERM nor a kill -9
+        self.scratch = tempfile.mkdtemp(prefix="tf-sandbox-", dir=sandbox.scratch_root or root())
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         argv = [sandbox.python, "-I"] + ([] if sandbox.site_packages else ["-S"]) + [

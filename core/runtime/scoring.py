@@ -115,7 +115,7 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
 
     pending: deque = deque()
     try:
-        with JsonlWriter(out, "w", keep_existing=True) as writer, ThreadPoolExecutor(max(1, workers)) as pool:
+        with JsonlWriter(out, "w") as writer, ThreadPoolExecutor(max(1, workers)) as pool:
             def flush(keep: int) -> None:
                 nonlocal total, count
                 while len(pending) > keep:
@@ -132,6 +132,9 @@ def score_file(input: str, out: str, *, reward: str = "solve_f1", tool_format: s
                     flush(2 * max(1, workers))
             finally:
                 flush(0)
+            if count == 0:  # raised inside the writer: an existing --out stays as it was
+                raise InputError("no records in the file (empty)" if not reader.skipped
+                                 else "no valid record in the file", path=input)
     finally:
         if bar is not None:
             bar.close()

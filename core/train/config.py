@@ -40,7 +40,7 @@ class TrainConfig:
         "help": "also save the LoRA adapter merged into the base model under OUT/merged"})
     reward: str = field(default="solve_f1", metadata={
         "help": "reward name or weighted mix, e.g. 'solve_f1' or 'solve_f1:1.0,format:0.2'"})
-    mode: str = field(default="no-think", metadata={"help": "inference mode: no-think | think"})
+    mode: str = field(default="no-think", metadata={"help": "inference mode: no-think, think, think-prompted"})
     tool_format: str = field(default="hermes", metadata={"help": "tool-call format of responses"})
     lr: float = field(default=1e-6, metadata={"help": "learning rate (paper: 1e-6)"})
     lr_scheduler: str = field(default="constant", metadata={

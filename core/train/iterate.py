@@ -168,8 +168,7 @@ def check(config: IterateConfig, pm) -> Any:
         raise ConfigError("iterate: train_split and eval_split must differ (evaluate on held-out data)")
     if not 0 <= config.min_solve_f1 <= 1:
         raise ConfigError("iterate: min_solve_f1 must be in [0, 1]")
-    if not os.path.isfile(config.envs):
-        raise ConfigError(f"iterate: envs {config.envs!r}: no such file")
+    _check_envs(config.envs)  # a missing file or a directory is named by the reader
     here = Path(config.out)
     rollout_config(config, config.model, here, table="rollout", k=1)
     rollout_config(config, config.model, here, table="eval", k=1)
@@ -185,6 +184,16 @@ def check(config: IterateConfig, pm) -> Any:
     if data_kind(algorithm) not in ("steps", "trajectories"):
         raise ConfigError(f"algorithm {tc.algorithm!r}: data_kind must be 'steps' or 'trajectories'")
     return algorithm
+
+
+def _check_envs(path: str) -> None:
+    # every line, before OUT/ is made: a bad line is a located error and no stray state
+    from ..ftrl import read_environments
+
+    if not sum(1 for _ in read_environments(path)):
+        from ..errors import InputError
+
+        raise InputError("no environments in the file (empty)", path=path)
 
 
 def data_kind(algorithm) -> str:
@@ -209,7 +218,7 @@ class State:
             try:
                 saved = json.loads(self.path.read_text(encoding="utf-8"))
                 old, self.done = saved["settings"], dict(saved["done"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise ToolfeedbackError(f"{self.path}: unreadable iterate state ({exc}); "
                                         f"remove it to start over") from None
             changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
@@ -236,18 +245,18 @@ class State:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from ..atomic import write_text
+
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write JSONL atomically (rewritten whole, so a resumed run never duplicates a line)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    from ..atomic import atomic_file
+
+    with atomic_file(path) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- stages
@@ -274,15 +283,15 @@ def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float
 
         def keep(record) -> bool:
             return float((record.get("metrics") or {}).get("solve_f1", 0.0)) >= min_solve_f1
-    tmp = target.with_name(target.name + ".tmp")
+    from ..atomic import atomic_file
+
     seen = kept = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_file(target) as handle:  # a bad line leaves no half file (and no .tmp)
         for _, record in JsonlReader(source):
             seen += 1
             if keep is None or keep(record):
                 kept += 1
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, target)
     if not kept:
         raise ToolfeedbackError(
             f"{target}: no training data: none of the {seen} {kind} of the rollout qualifies"

@@ -67,16 +67,32 @@ class TrainJob:
         return not self.config.quiet and sys.stderr.isatty()
 
     def load_model(self):
-        """The policy model, loaded from the local directory."""
+        """The policy model, loaded from the local directory. A LoRA checkpoint (an adapter
+        directory) is loaded on its base model: with ``--adapter lora`` that adapter goes on
+        training (its own r, alpha and targets), with ``full`` it is merged first."""
         from transformers import AutoModelForCausalLM
 
         try:
-            model = AutoModelForCausalLM.from_pretrained(self.config.model, local_files_only=True)
-        except (OSError, ValueError) as exc:
+            base_dir = lora_base(self.config.model)
+            if base_dir is not None:
+                from peft import PeftModel
+
+                base = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True)
+                model = PeftModel.from_pretrained(base, self.config.model, local_files_only=True,
+                                                  is_trainable=self._keeps_lora())
+                if not self._keeps_lora():
+                    model = model.merge_and_unload()
+            else:
+                model = AutoModelForCausalLM.from_pretrained(self.config.model, local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
             raise ToolfeedbackError(f"model {self.config.model!r}: cannot load ({exc})") from None
         if self.config.gradient_checkpointing:
             model.config.use_cache = False
         return model
+
+    def _keeps_lora(self) -> bool:
+        # a LoRA adapter plugin trains an adapter it is given on (capability, not a name)
+        return bool(getattr(self.adapter, "continues_adapter", False))
 
     def load_tokenizer(self):
         """The tokenizer with its chat template (left padding for generation)."""
@@ -130,19 +146,55 @@ class TrainJob:
         return args
 
     def peft_config(self, model):
-        """The adapter's ``peft`` config for ``model`` (``None``: train every weight)."""
+        """The adapter's ``peft`` config for ``model`` (``None``: train every weight, or
+        ``model`` already carries the LoRA adapter it was loaded with)."""
+        if hasattr(model, "peft_config") and hasattr(model, "merge_and_unload"):
+            return None
         return self.adapter.peft_config(model, self.config)
 
 
+def lora_base(path: str) -> str | None:
+    """The base model directory of a LoRA checkpoint (``adapter_config.json`` and no
+    ``config.json``, as ``train --adapter lora`` writes), ``None`` for a full model."""
+    adapter = os.path.join(path, "adapter_config.json")
+    if os.path.isfile(os.path.join(path, "config.json")) or not os.path.isfile(adapter):
+        return None
+    try:
+        with open(adapter, encoding="utf-8") as handle:
+            base = json.load(handle).get("base_model_name_or_path") or ""
+    except (OSError, ValueError, AttributeError, RecursionError):
+        raise InputError("not a readable peft adapter config", path=adapter) from None
+    if not isinstance(base, str) or not os.path.isfile(os.path.join(base, "config.json")):
+        raise ToolfeedbackError(
+            f"model {path!r}: a LoRA adapter whose base model {base!r} is not a local model "
+            f"directory here (run from where it was trained, or train with --merge-lora and "
+            f"use {os.path.join(path, 'merged')})")
+    return base
+
+
 def check_model_dir(path: str) -> None:
-    """A local model directory with a ``config.json`` (we never download)."""
+    """A local model directory with a ``config.json``, or a LoRA checkpoint whose base is
+    one (we never download)."""
     if not path:
         raise ConfigError("train: no model given (--model DIR or [train] model = ...)")
     if not os.path.isdir(path):
         raise ToolfeedbackError(f"model {path!r}: no such directory (models load from local "
                                 f"paths only)")
-    if not os.path.isfile(os.path.join(path, "config.json")):
+    if lora_base(path) is None and not os.path.isfile(os.path.join(path, "config.json")):
         raise ToolfeedbackError(f"model {path!r}: no config.json (not a transformers model directory)")
+
+
+def check_out_dir(out: str, model: str) -> None:
+    """Refuse an output directory that is, or lies inside, the model directory: saving
+    there would overwrite the weights being trained from."""
+    target, source = Path(out).resolve(), Path(model).resolve()
+    if target == source or source in target.parents:
+        raise ConfigError(f"train: --out {out!r} is {'the' if target == source else 'inside the'} "
+                          f"--model directory {model!r}; the checkpoint would overwrite the model "
+                          f"it starts from (choose another --out)")
+    from ..atomic import check_output_dir
+
+    check_output_dir(out)
 
 
 def read_samples(path: str, limit: int | None = None, split: str | None = None) -> list:
@@ -205,6 +257,7 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     if validate is not None:
         validate(config)
     check_model_dir(config.model)
+    check_out_dir(config.out, config.model)
     # An algorithm that trains on something else than step samples (sft: trajectories) reads it.
     read_data = getattr(algorithm, "read_data", None)
     samples = read_data(config) if read_data is not None else \
@@ -259,7 +312,8 @@ def train(config: TrainConfig, pm=None) -> Path:
             module.enable_progress_bar()
     job.ranks = gather_ranks(job.rank_stats)  # every rank reaches this: a collective
     if is_main_process():
-        with open(job.out / "train_config.json", "w", encoding="utf-8") as handle:
-            json.dump(config_to_dict(config), handle, indent=2)
+        from ..atomic import write_text
+
+        write_text(job.out / "train_config.json", json.dumps(config_to_dict(config), indent=2))
     job.pm.hook.after_train(job=job, checkpoint=result)
     return result

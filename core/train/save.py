@@ -11,17 +11,22 @@ def save_trained(trainer, job) -> Path:
 
     Every rank calls ``save_model`` (ZeRO-3 and FSDP gather the weights collectively; the
     Trainer writes on the main process only); the rest is written by the main process.
+    Files go to a staging directory beside ``job.out`` and are moved in only when all are
+    written: a failed or killed save never leaves half a checkpoint over a previous one.
     """
+    from ..atomic import atomic_dir
+
     out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(out))
-    if trainer.is_world_process_zero():
-        tokenizer = trainer.processing_class
-        tokenizer.save_pretrained(str(out))
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if job.config.merge_lora and hasattr(model, "merge_and_unload"):
-            merged = model.merge_and_unload()
-            merged.save_pretrained(str(out / "merged"))
-            tokenizer.save_pretrained(str(out / "merged"))
-    trainer.accelerator.wait_for_everyone()
+    with atomic_dir(out) as staging:  # per process; only the main one's receives files
+        trainer.save_model(str(staging))
+        if trainer.is_world_process_zero():
+            tokenizer = trainer.processing_class
+            tokenizer.save_pretrained(str(staging))
+            model = trainer.accelerator.unwrap_model(trainer.model)
+            if job.config.merge_lora and hasattr(model, "merge_and_unload"):
+                merged = model.merge_and_unload()
+                merged.save_pretrained(str(staging / "merged"))
+                tokenizer.save_pretrained(str(staging / "merged"))
+        trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.wait_for_everyone()  # the main process has moved the files in
     return out
