@@ -34,7 +34,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"toolfeedback {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in Catalog(pm).items("commands"):
-        sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
+        sp = sub.add_parser(name, help=command.help, description=command.description
                             or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_arguments(sp)
         if name in TOOL_VERBS:

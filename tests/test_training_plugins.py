@@ -1,4 +1,4 @@
-"""The training plugins satisfy their protocols and are registered by entry points.
+"""The training plugins satisfy their base classes and are registered by entry points.
 
 Hooks implemented here: ``register_algorithms`` (grpo, reinforce_pp, dpo),
 ``register_adapters`` (full, lora) and ``register_commands`` (train).
