@@ -12,7 +12,8 @@ default in the help; every flag defaults to ``None`` so only the flags given ove
 - ``plugin: "<category>"``: the field names a plugin; ``--<field>-option KEY=VALUE``
   (``option_flag`` to rename) fills its ``<field>_options`` (see :mod:`toolfeedback.plugin_options`).
 
-Lists and tuples are given comma-separated (``--patterns a,b``).
+Lists and tuples are given comma-separated (``--patterns a,b``); a dict field is filled by
+a repeatable ``--<field>-option KEY=VALUE`` (``flag`` to rename).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         return (args[0] if args else str), True
     return tp, False
+
+
+def _is_dict(tp: Any) -> bool:
+    return tp is dict or typing.get_origin(tp) is dict
 
 
 def _default(f: attrs.Attribute) -> Any:
@@ -79,12 +84,18 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, section: str
     for f in flag_fields(cls):
         help_text = f.metadata.get("help", "")
         default = _default(f)
+        if _is_dict(hints.get(f.name)):
+            parser.add_argument(f.metadata.get("flag") or option_flag(f), dest=f.name, action="append",
+                                metavar="KEY=VALUE", default=[],
+                                help=f"{help_text}; repeatable, VALUE is JSON or text")
+            continue
         inner, is_seq = _unwrap(hints.get(f.name, str))
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         if inner is bool and not is_seq:
             action = "store_false" if default is True else "store_true"
             if default is True and not f.metadata.get("flag"):
                 flag = "--no-" + f.name.replace("_", "-")
+                help_text = f"switch off (on by default): {help_text}"
             parser.add_argument(flag, dest=f.name, action=action, default=None, help=help_text)
             continue
         shown = _shown(default)
@@ -114,6 +125,10 @@ def overrides_from_args(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in flag_fields(cls):
         value = getattr(args, f.name, None)
+        if _is_dict(hints.get(f.name)):
+            flag = f.metadata.get("flag") or option_flag(f)
+            out[f.name] = parse_option_items(value or (), flag) or None
+            continue
         _, is_seq = _unwrap(hints.get(f.name, str))
         if is_seq and isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]

@@ -68,11 +68,12 @@ def split_plugin_tables(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_option_items(items: Iterable[str], flag: str) -> dict[str, Any]:
-    """``["k=v", ...]`` from a repeatable flag -> ``{k: v}``; ``v`` is JSON, else text."""
+    """``["k=v", ...]`` from a repeatable flag -> ``{k: v}``; ``v`` is JSON, else text;
+    ``-`` in a key reads as ``_``."""
     options: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
-        key = key.strip()
+        key = key.strip().replace("-", "_")  # option names are identifiers: lr-scheduler = lr_scheduler
         if not sep or not key:
             raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
         try:

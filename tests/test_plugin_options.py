@@ -178,3 +178,26 @@ def test_a_bad_option_in_the_config_file_is_named_before_any_work(tmp_path, caps
     config.write_text('[train]\nmodel = "nowhere"\n[train.adapter]\nname = "lora"\nr = 0\n')
     assert main(["train", "--config", str(config), "--data", "d.jsonl", "--out", "o"]) == 2
     assert capsys.readouterr().err == f"error: {config}: $.train.adapter.r: must be at least 1\n"
+
+
+def test_iterate_passes_plugin_tables_and_merges_adapters(tmp_path):
+    # [iterate.train.adapter] is the train verb's [train.adapter]; an adapter that can save
+    # itself merged does so inside iterate (the next stage loads a plain model)
+    from toolfeedback.train.iterate import IterateConfig, train_config
+
+    pm = create_plugin_manager()
+    lora = IterateConfig(model="m", envs="e", out="o",
+                         train={"adapter": {"name": "lora", "r": 4}, "algorithm": "grpo"})
+    tc = train_config(lora, "m", "d", tmp_path, 1, pm)
+    assert (tc.adapter, tc.adapter_options) == ("lora", {"r": 4, "merge": True})
+    kept = IterateConfig(model="m", envs="e", out="o", train={"adapter": "lora",
+                                                               "adapter_options": {"merge": False}})
+    assert train_config(kept, "m", "d", tmp_path, 1, pm).adapter_options == {"merge": False}
+    assert train_config(IterateConfig(model="m", envs="e", out="o"), "m", "d", tmp_path, 1,
+                        pm).adapter_options == {}
+
+
+def test_option_keys_read_dashes_as_underscores():
+    from toolfeedback.plugin_options import parse_option_items
+
+    assert parse_option_items(["lr-scheduler=cosine", "n=2"], "--x") == {"lr_scheduler": "cosine", "n": 2}

@@ -58,20 +58,25 @@ class IterateConfig:
     """Settings of ``toolfeedback iterate`` (TOML ``[iterate]``, with the stage tables
     ``[iterate.rollout]``, ``[iterate.train]`` and ``[iterate.eval]``)."""
 
-    model: str = field(default="", metadata={"help": "the starting model directory"})
+    model: str = field(default="", metadata={"help": "the starting model directory", "metavar": "DIR"})
     envs: str = field(default="", metadata={
-        "help": "environments JSONL holding both splits (e.g. from `toolfeedback build`)"})
-    out: str = field(default="", metadata={"help": "output directory (re-run to resume)"})
+        "help": "environments JSONL holding both splits (e.g. from `toolfeedback build`)",
+        "metavar": "FILE"})
+    out: str = field(default="", metadata={"help": "output directory (re-run to resume)",
+                                           "metavar": "DIR"})
     iterations: int = field(default=1, metadata={"help": "collect -> train -> eval rounds"})
     mode: str = field(default="no-think", metadata={
-        "help": "inference mode of every stage: no-think, think, think-prompted"})
-    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage"})
-    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on"})
-    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on"})
+        "help": "inference mode of every stage: no-think, think, think-prompted", "metavar": "NAME"})
+    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage",
+                                                         "metavar": "NAME"})
+    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on",
+                                                        "metavar": "NAME"})
+    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on",
+                                                      "metavar": "NAME"})
     eval_start: bool = field(default=True, metadata={
         "help": "also evaluate the starting model (iter-0/eval), the baseline of every gain"})
     min_solve_f1: float = field(default=1.0, metadata={
-        "help": "trajectory data (sft): keep episodes whose Solve-F1 is at least this"})
+        "help": "trajectory data (sft): keep episodes whose Solve-F1 is at least this", "metavar": "F"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bars, no per-stage lines"})
     rollout: dict[str, Any] = field(factory=dict, metadata={
