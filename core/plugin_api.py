@@ -34,6 +34,8 @@ PUBLIC_MODULES: dict[str, str] = {
     "toolfeedback.tiny_model": "the offline tiny model for tests",
     "toolfeedback.runtime.executor": "make_executor, Executor, the in-process baseline",
     "toolfeedback.runtime.executor_interface": "the Executor interface, error_text",
+    "toolfeedback.runtime.sandbox_limits": "kernel_ready, resolve_isolation (what the kernel enforces)",
+    "toolfeedback.runtime.sandbox_strict": "StrictSandbox (its jail report, for `doctor`)",
     "toolfeedback.runtime.matching": "answer matching, FTRL output serialization",
     "toolfeedback.runtime.step": "run_step, StepOutcome, ParsedMessage, make_reward",
     "toolfeedback.runtime.scoring": "score / score_file",

@@ -59,20 +59,15 @@ class IterateConfig:
     ``[iterate.rollout]``, ``[iterate.train]`` and ``[iterate.eval]``)."""
 
     model: str = field(default="", metadata={"help": "the starting model directory", "metavar": "DIR"})
-    envs: str = field(default="", metadata={
-        "help": "environments JSONL holding both splits (e.g. from `toolfeedback build`)",
-        "metavar": "FILE"})
-    out: str = field(default="", metadata={"help": "output directory (re-run to resume)",
-                                           "metavar": "DIR"})
+    envs: str = field(default="", metadata={"metavar": "FILE", "help": "environments JSONL holding "
+                                            "both splits (e.g. from `toolfeedback build`)"})
+    out: str = field(default="", metadata={"help": "output directory (re-run to resume)", "metavar": "DIR"})
     iterations: int = field(default=1, metadata={"help": "collect -> train -> eval rounds"})
     mode: str = field(default="no-think", metadata={
         "help": "inference mode of every stage: no-think, think, think-prompted", "metavar": "NAME"})
-    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage",
-                                                         "metavar": "NAME"})
-    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on",
-                                                        "metavar": "NAME"})
-    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on",
-                                                      "metavar": "NAME"})
+    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage", "metavar": "NAME"})
+    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on", "metavar": "NAME"})
+    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on", "metavar": "NAME"})
     eval_start: bool = field(default=True, metadata={
         "help": "also evaluate the starting model (iter-0/eval), the baseline of every gain"})
     min_solve_f1: float = field(default=1.0, metadata={
@@ -143,9 +138,8 @@ def rollout_config(config: IterateConfig, model: str, where: Path, *, table: str
 
 
 def train_config(config: IterateConfig, model: str, data: str, out: Path, k: int, pm=None):
-    """The :class:`TrainConfig` of iteration ``k``; with ``pm``, an adapter whose options
-    have ``merge`` (lora) also saves itself merged unless told otherwise, so the next stage
-    loads a plain model directory."""
+    """The :class:`TrainConfig` of iteration ``k``; with ``pm``, an adapter whose options have
+    ``merge`` (lora) saves itself merged unless told otherwise (the next stage loads it)."""
     import attrs
 
     from ..plugin_options import options_class
