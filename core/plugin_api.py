@@ -42,6 +42,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "toolfeedback.build.construction": "StageContext, Rejected, drafts, STAGES",
     "toolfeedback.build.pipeline": "BuildConfig, build, verify",
     "toolfeedback.build.verification": "golden replay of an environment",
+    "toolfeedback.build.sharded": "sharded_build (build as shards of a runner)",
     "toolfeedback.rollout.engine": "RolloutEngine, Episode",
     "toolfeedback.rollout.collect": "RolloutConfig, rollout",
     "toolfeedback.rollout.io": "trajectory and step-sample writers",
@@ -54,6 +55,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "toolfeedback.train.iterate": "IterateConfig, iterate",
     "toolfeedback.evaluate.driver": "EvalConfig, evaluate, benchmark helpers",
     "toolfeedback.evaluate.analysis": "layer / module change analysis",
+    "toolfeedback.evaluate.sharded": "sharded_evaluate (a benchmark as shards of a runner)",
 }
 
 

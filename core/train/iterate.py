@@ -141,7 +141,6 @@ def train_config(config: IterateConfig, model: str, data: str, out: Path, k: int
     """The :class:`TrainConfig` of iteration ``k``; with ``pm``, an adapter whose options have
     ``merge`` (lora) saves itself merged unless told otherwise (the next stage loads it)."""
     import attrs
-
     from ..plugin_options import options_class
     from ..registry import Catalog
     from .config import TrainConfig
