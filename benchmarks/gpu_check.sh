@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: on one GPU, a random-init model of Qwen2.5-0.5B's shape, then
 #   1. a rollout with the hf backend, 2. the same with the vllm backend (when vLLM is installed),
-#   3. a few GRPO steps (and with vLLM installed, a few more with --use-vllm --vllm-mode colocate),
+#   3. a few GRPO steps (and with vLLM installed, a few more with the grpo options use_vllm=true, vllm_mode=colocate),
 # printing generated tokens per second for each. Every part has its own time limit; the
 # whole stays under 8 minutes (limits 90+30+100+120+90 s, the last part only if it still fits
 # in 360+100 s). Nothing downloads. Usage:
@@ -76,7 +76,8 @@ timeout 90 "${TF[@]}" train --model "$WORK/model" --data "$WORK/steps.jsonl" --o
 if [ "$HAVE_VLLM" = 1 ] && [ $((SECONDS - START)) -lt 360 ]; then
     timeout 100 "${TF[@]}" train --model "$WORK/model" --data "$WORK/steps.jsonl" --out "$WORK/grpo-vllm" \
         --max-steps 3 --num-generations 8 --batch-size 16 --max-new-tokens "$TOKENS" $BF16 --quiet \
-        --use-vllm --vllm-mode colocate --vllm-gpu-memory-utilization 0.3 >/dev/null \
+        --algorithm-option use_vllm=true --algorithm-option vllm_mode=colocate \
+        --algorithm-option vllm_gpu_memory_utilization=0.3 >/dev/null \
         && train_figure "grpo (vllm colocate)" "$WORK/grpo-vllm"
 fi
 echo "total: $((SECONDS - START)) s (work dir $WORK)"

@@ -14,9 +14,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+from attrs import field, frozen
+
 from toolfeedback import hookimpl
+from toolfeedback.checks import at_least, positive
 from toolfeedback.errors import ConfigError
 from toolfeedback.generation import ChatRequest, Completion, SamplingParams
+from toolfeedback.contracts import Backend
 
 
 class OpenAIGenerator:
@@ -57,17 +61,28 @@ class OpenAIGenerator:
         self.pool.shutdown(wait=True)
 
 
-class OpenAIBackend:
+@frozen
+class OpenAIOptions:
+    """Options of the ``openai`` backend (``[rollout.backend]``, ``--backend-option``)."""
+
+    base_url: str | None = field(default=None, metadata={
+        "help": "server URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)"})
+    api_key: str | None = field(default=None, metadata={"help": "API key (default: $OPENAI_API_KEY)"})
+    timeout: float = field(default=120.0, validator=positive(), metadata={"help": "seconds per request"})
+    retries: int = field(default=2, validator=at_least(0), metadata={"help": "retries per request"})
+    concurrency: int = field(default=16, validator=at_least(1), metadata={"help": "requests in flight"})
+    template_kwargs: str = field(default="chat_template_kwargs", metadata={
+        "help": "request field carrying chat-template arguments; '' for servers that reject it"})
+
+
+class OpenAIBackend(Backend):
     """``openai``: see the module doc for options."""
 
     name = "openai"
-
-    options = ("base_url", "api_key", "timeout", "retries", "concurrency", "template_kwargs")
+    Options = OpenAIOptions
 
     def load(self, model: str, **options: Any) -> OpenAIGenerator:
-        from toolfeedback.plugins.backend_hf import check_options
-
-        check_options(self.name, options, self.options)
+        """An :class:`OpenAIGenerator` for the served ``model``."""
         return OpenAIGenerator(model, **options)
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from attrs import field, frozen
+
 from toolfeedback import hookimpl
+from toolfeedback.checks import at_least, in_range
 from toolfeedback.errors import ToolfeedbackError
-from toolfeedback.generation import ChatRequest, Completion, SamplingParams
+from toolfeedback.generation import END_OF_TURN, ChatRequest, Completion, SamplingParams, check_model_dir
+from toolfeedback.contracts import Backend
 
 
 class VLLMGenerator:
     """A vLLM ``LLM`` behind the Generator contract."""
 
     def __init__(self, model: str, **options: Any):
-        from toolfeedback.plugins.backend_hf import END_OF_TURN, check_model_dir
-
         check_model_dir(model)
         try:
             import vllm
@@ -28,8 +30,7 @@ class VLLMGenerator:
             raise ToolfeedbackError("the vllm backend needs vLLM (pip install vllm; CUDA GPU only)") from None
         self._vllm = vllm
         self.model_name = model
-        options.setdefault("gpu_memory_utilization", 0.85)
-        options.setdefault("dtype", "auto")
+        options = {k: v for k, v in options.items() if v is not None}  # vLLM's own defaults
         self.llm = vllm.LLM(model=model, **options)
         self.tokenizer = self.llm.get_tokenizer()
         vocab = self.tokenizer.get_vocab()
@@ -57,12 +58,28 @@ class VLLMGenerator:
         self.llm = None
 
 
-class VLLMBackend:
+@frozen
+class VLLMOptions:
+    """Options of the ``vllm`` backend, passed to ``vllm.LLM`` (unset ones keep vLLM's defaults)."""
+
+    gpu_memory_utilization: float = field(default=0.85, validator=in_range(0, 1, low_open=True),
+                                          metadata={"help": "share of GPU memory vLLM may take"})
+    dtype: str = field(default="auto", metadata={"help": "weights dtype (auto, bfloat16, float16)"})
+    max_model_len: int | None = field(default=None, validator=at_least(1), metadata={
+        "help": "context length (default: the model's)"})
+    tensor_parallel_size: int | None = field(default=None, validator=at_least(1), metadata={
+        "help": "GPUs per model"})
+    enforce_eager: bool | None = field(default=None, metadata={"help": "no CUDA graphs"})
+
+
+class VLLMBackend(Backend):
     """``vllm``: see the module doc for options."""
 
     name = "vllm"
+    Options = VLLMOptions
 
     def load(self, model: str, **options: Any) -> VLLMGenerator:
+        """A :class:`VLLMGenerator` for the local model directory ``model``."""
         return VLLMGenerator(model, **options)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from toolfeedback import hookimpl
 from toolfeedback.contrib import bfcl_checker, bfcl_multi_turn, bfcl_official
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
+from toolfeedback.contracts import Evaluator
 
 AST_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel",
                   "parallel_multiple", "live_simple", "live_multiple", "live_parallel",
@@ -198,7 +199,7 @@ def load(path: str | Path, categories: tuple[str, ...] = (), limit: int = 0) -> 
     return out
 
 
-class BFCLEvaluator:
+class BFCLEvaluator(Evaluator):
     """``toolfeedback eval --evaluator bfcl --model DIR [--subset simple_python,live_simple,...]``."""
 
     name = "bfcl"

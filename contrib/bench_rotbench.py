@@ -32,6 +32,7 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
+from toolfeedback.contracts import Evaluator
 
 TURNS = ("First_Turn", "Third_Turn")
 NOISE_LEVELS = ("clean", "slight", "medium", "heavy", "union")
@@ -229,7 +230,7 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
     return report
 
 
-class RoTBenchEvaluator:
+class RoTBenchEvaluator(Evaluator):
     """``toolfeedback eval --evaluator rotbench --model DIR [--subset clean,Third_Turn/clean]
     [--scoring official|ftrl]``."""
 

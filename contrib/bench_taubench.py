@@ -33,6 +33,7 @@ from typing import Any
 from toolfeedback import hookimpl
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 from toolfeedback.types import ToolCall
+from toolfeedback.contracts import Evaluator
 
 DOMAINS = {"airline": ("flights", "reservations", "users"), "retail": ("orders", "products", "users")}
 
@@ -195,7 +196,7 @@ def _user_runtime(config, pm, rt):
     return load_runtime(attrs.evolve(config, backend=backend, model=model), pm, require_tools=False)
 
 
-class TauBenchEvaluator:
+class TauBenchEvaluator(Evaluator):
     """``toolfeedback eval --evaluator taubench --model DIR [--trials K] [--scoring official|ftrl]
     [--user-backend openai --user-model NAME]``."""
 

@@ -23,6 +23,7 @@ from toolfeedback import hookimpl, toolhop
 from toolfeedback.evaluate.driver import BenchmarkError, mean, shared_data_dir
 from toolfeedback.runtime.matching import answer_matches, match_hits
 from toolfeedback.types import Environment, Metrics
+from toolfeedback.contracts import Evaluator
 
 DEFAULT_FILE = "toolhop_subset_first50.jsonl"
 # The release's prompts, verbatim (typo "final nswer" included: the published figures used it).
@@ -139,7 +140,7 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
                                  for k in keys} for h in hops}}
 
 
-class ToolHopEvaluator:
+class ToolHopEvaluator(Evaluator):
     """``toolfeedback eval --evaluator toolhop --model DIR [--subset mandatory|free|direct]``."""
 
     name = "toolhop"

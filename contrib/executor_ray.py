@@ -22,6 +22,7 @@ from typing import Sequence
 from toolfeedback import hookimpl
 from toolfeedback.errors import ConfigError
 from toolfeedback.shards import ShardResult, ShardTask, run_task
+from toolfeedback.contracts import Runner
 
 KNOWN = ("address", "num_cpus", "num_gpus", "max_retries")
 
@@ -34,7 +35,7 @@ def _ray():
     return ray
 
 
-class RayRunner:
+class RayRunner(Runner):
     """Runs each shard as a Ray task with retries on worker or node death."""
 
     name = "ray"

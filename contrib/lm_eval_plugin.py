@@ -11,7 +11,7 @@ clear error instead.
 
 Example::
 
-    toolfeedback eval --evaluator lm_eval --model ./ckpt --tasks tf_arith,tf_mc
+    toolfeedback eval --evaluator lm_eval --model ./ckpt --evaluator-option tasks=tf_arith,tf_mc
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
+from attrs import field, frozen
+
 from toolfeedback import hookimpl
+from toolfeedback.checks import non_negative
+from toolfeedback.contracts import Evaluator
 
 LOCAL_TASKS = ("tf_arith", "tf_mc")
 _OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -80,12 +84,12 @@ def run_lm_eval(model_dir: str, tasks: list[str], *, num_fewshot: int | None = N
         if not Path(base, "config.json").exists():
             raise ConfigError(f"model {model_dir!r}: a LoRA adapter whose base model {base!r} is not "
                               f"a local model directory here (run from where it was trained, or "
-                              f"train with --merge-lora and evaluate {model_dir}/merged)")
+                              f"train with --adapter-option merge=true and evaluate {model_dir}/merged)")
         model_args.update(pretrained=base, peft=str(model_dir))
     elif not Path(model_dir, "config.json").exists():
         raise ConfigError(f"model {model_dir!r}: not a model directory (no config.json)")
     if not tasks:
-        raise ConfigError(f"lm_eval needs --tasks (local ones: {', '.join(LOCAL_TASKS)})")
+        raise ConfigError(f"lm_eval needs tasks (--evaluator-option tasks=A,B; local ones: {', '.join(LOCAL_TASKS)})")
     with offline_env(), local_tasks() as include:
         import lm_eval
         from lm_eval.tasks import TaskManager
@@ -113,16 +117,28 @@ def run_lm_eval(model_dir: str, tasks: list[str], *, num_fewshot: int | None = N
             "versions": {k: v for k, v in results.get("versions", {}).items()}}
 
 
-class LmEvalEvaluator:
-    """``toolfeedback eval --evaluator lm_eval --model DIR --tasks tf_arith,tf_mc``."""
+@frozen
+class LmEvalOptions:
+    """Options of ``lm_eval`` (``[eval.evaluator]`` with ``name = "lm_eval"``, ``--evaluator-option``)."""
+
+    tasks: tuple[str, ...] = field(default=(), metadata={
+        "help": "task names (our local ones: tf_arith, tf_mc); cached hub tasks work offline too"})
+    num_fewshot: int | None = field(default=None, validator=non_negative(), metadata={
+        "help": "few-shot examples (default: the task's)"})
+
+
+class LmEvalEvaluator(Evaluator):
+    """``toolfeedback eval --evaluator lm_eval --model DIR --evaluator-option tasks=tf_arith,tf_mc``."""
 
     name = "lm_eval"
+    Options = LmEvalOptions
 
     def evaluate(self, config, pm) -> dict[str, Any]:
-        """General capability of ``config.model`` on ``config.tasks``."""
-        from toolfeedback.evaluate.driver import require_model
+        """General capability of ``config.model`` on the ``tasks`` option."""
+        from toolfeedback.evaluate.driver import evaluator_options, require_model
 
-        return run_lm_eval(require_model(config), list(config.tasks), num_fewshot=config.num_fewshot,
+        options = evaluator_options(config, self)
+        return run_lm_eval(require_model(config), list(options.tasks), num_fewshot=options.num_fewshot,
                            limit=config.limit or None, batch_size=config.batch_size,
                            device=config.device)
 

@@ -35,7 +35,7 @@ def build_parser(pm) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.verb_parsers = {}  # name -> its parser, for errors shown with the verb's usage
     for name, command in Catalog(pm).items("commands"):
-        sp = sub.add_parser(name, help=command.help, description=getattr(command, "description", None)
+        sp = sub.add_parser(name, help=command.help, description=command.description
                             or command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_arguments(sp)
         if name in TOOL_VERBS:

@@ -15,6 +15,7 @@ import attrs
 
 from .convert import structure, unstructure
 from .errors import ConfigError
+from .plugin_options import options_field, plugin_fields, split_plugin_tables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,6 +55,8 @@ def load_config(cls: type[C], path: str | Path | None = None, *, section: str | 
     """Build ``cls`` from defaults, then the TOML file (``[section]`` if given), then overrides.
 
     ``overrides`` holds CLI flag values; ``None`` values mean "flag not given" and are ignored.
+    A plugin's table (``[train.algorithm]`` with ``name`` and options) fills the plugin
+    field and its ``<field>_options`` (:mod:`toolfeedback.plugin_options`).
     """
     data: dict[str, Any] = {}
     where = "$"
@@ -68,9 +71,14 @@ def load_config(cls: type[C], path: str | Path | None = None, *, section: str | 
             if not isinstance(raw, dict):
                 raise ConfigError(f"{path}: {where}: expected a table")
         data.update(raw)
+    data = split_plugin_tables(cls, data)
+    option_dicts = {options_field(f.name) for f in plugin_fields(cls)}
     for key, value in (overrides or {}).items():
-        if value is not None:
-            data[key] = value
+        if value is None:
+            continue
+        if key in option_dicts and isinstance(data.get(key), dict):
+            value = {**data[key], **value}  # a flag overrides one option, not the table
+        data[key] = value
     return config_from_dict(cls, data, path=where, source=str(path) if path else None)
 
 

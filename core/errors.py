@@ -34,3 +34,15 @@ class InputError(ToolfeedbackError):
         where = ":".join(str(p) for p in (path, line) if p is not None)
         text = message if not field else f"{field}: {message}"
         super().__init__(f"{where}: {text}" if where else text)
+
+
+class FieldError(ConfigError, ValueError):
+    """One field of a config or options class holds a value that cannot work.
+
+    Raised by the attrs validators of :mod:`toolfeedback.checks`; the converter turns it
+    into ``$.train.lr: must be positive`` (``field`` is the attribute's name).
+    """
+
+    def __init__(self, field: str, message: str):
+        self.field, self.detail = field, message
+        super().__init__(f"{field}: {message}")

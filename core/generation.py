@@ -1,6 +1,6 @@
 """What backends exchange: chat requests in, completions out (no torch here).
 
-A :class:`~toolfeedback.protocols.Backend` plugin is a factory: ``backend.load(model,
+A :class:`~toolfeedback.contracts.Backend` plugin is a factory: ``backend.load(model,
 **options)`` returns a :class:`Generator` whose ``generate`` takes a batch of
 :class:`ChatRequest` and returns, per request, ``params.n`` :class:`Completion` objects.
 """
@@ -63,3 +63,36 @@ class Generator(Protocol):
 
     def close(self) -> None:
         """Free the model / connection."""
+
+
+#: End-of-turn tokens of common chat formats, used as extra stop tokens when present.
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>")
+
+
+def check_model_dir(model: str) -> None:
+    """Refuse a model path that does not exist (we never download at run time)."""
+    import os
+
+    from .errors import ToolfeedbackError
+
+    if not os.path.isdir(model):
+        raise ToolfeedbackError(f"model {model!r}: no such directory (models are loaded from "
+                                f"local paths only; build one with `toolfeedback tiny-model DIR`)")
+
+
+def load_backend(backend: Any, model: str, options: dict[str, Any] | None = None, *,
+                 path: str = "$.backend", hints: dict[str, Any] | None = None) -> Any:
+    """``backend.load(model, **options)`` with only the options its ``Options`` declares.
+
+    ``options`` are the user's (unknown keys are an error naming ``path``); ``hints`` are
+    a verb's offers (``batch_size``, ``device``) that reach the backend only when it
+    declares them.
+    """
+    import attrs
+
+    from .plugin_options import resolve_options
+
+    resolved = resolve_options(backend, options, path=path, hints=hints)
+    kwargs = {f.name: getattr(resolved, f.name) for f in attrs.fields(type(resolved))} \
+        if resolved is not None else {}
+    return backend.load(model, **kwargs)

@@ -23,7 +23,7 @@ from .markers import hookspec
 
 @hookspec
 def register_sources(register):
-    """Register question/environment sources (protocol :class:`~toolfeedback.protocols.Source`).
+    """Register question/environment sources (base class :class:`~toolfeedback.contracts.Source`).
 
     A source yields scenarios (``procedural``, ``jsonl``) or ready environments (``ftrl``)
     for ``toolfeedback build``. Example: ``register(ProceduralSource())``.
@@ -32,7 +32,7 @@ def register_sources(register):
 
 @hookspec
 def register_stages(register):
-    """Register environment-construction stages (protocol :class:`~toolfeedback.protocols.Stage`).
+    """Register environment-construction stages (base class :class:`~toolfeedback.contracts.Stage`).
 
     Each stage object has ``stage`` (one of ``decompose``, ``document``, ``integrate``,
     ``scale``, ``deploy``), ``name`` and ``run(item, ctx)``; names are unique per stage,
@@ -44,7 +44,7 @@ def register_stages(register):
 
 @hookspec
 def register_rewards(register):
-    """Register reward components (protocol :class:`~toolfeedback.protocols.Reward`).
+    """Register reward components (base class :class:`~toolfeedback.contracts.Reward`).
 
     A reward scores one assistant response at one step from what the tools returned:
     ``solve_f1``, ``solve_precision``, ``solve_rate``, ``solve_pr``, ``format``.
@@ -53,7 +53,7 @@ def register_rewards(register):
 
 @hookspec
 def register_algorithms(register):
-    """Register RL / preference algorithms (protocol :class:`~toolfeedback.protocols.Algorithm`).
+    """Register RL / preference algorithms (base class :class:`~toolfeedback.contracts.Algorithm`).
 
     Examples: ``grpo``, ``reinforce_pp``, ``dpo``. An algorithm turns step samples and a
     reward into a trained checkpoint, normally by driving a TRL trainer.
@@ -62,7 +62,7 @@ def register_algorithms(register):
 
 @hookspec
 def register_modes(register):
-    """Register inference modes (protocol :class:`~toolfeedback.protocols.Mode`).
+    """Register inference modes (base class :class:`~toolfeedback.contracts.Mode`).
 
     A mode decides how the prompt is rendered (e.g. ``enable_thinking``) and how the
     reasoning is separated from the answer before tool calls are parsed: ``think``,
@@ -72,7 +72,7 @@ def register_modes(register):
 
 @hookspec
 def register_backends(register):
-    """Register generation backends (protocol :class:`~toolfeedback.protocols.Backend`).
+    """Register generation backends (base class :class:`~toolfeedback.contracts.Backend`).
 
     A backend turns a batch of chats (messages + tools) into completions: ``hf``
     (transformers), contrib ``openai`` and ``vllm``.
@@ -81,7 +81,7 @@ def register_backends(register):
 
 @hookspec
 def register_tool_formats(register):
-    """Register tool-call formats (protocol :class:`~toolfeedback.protocols.ToolFormat`).
+    """Register tool-call formats (base class :class:`~toolfeedback.contracts.ToolFormat`).
 
     A format parses a model's raw text into content and tool calls and renders calls back:
     ``hermes`` (Qwen ``<tool_call>``), ``llama3``, ``openai``.
@@ -90,7 +90,7 @@ def register_tool_formats(register):
 
 @hookspec
 def register_adapters(register):
-    """Register model adapters (protocol :class:`~toolfeedback.protocols.Adapter`).
+    """Register model adapters (base class :class:`~toolfeedback.contracts.Adapter`).
 
     An adapter decides which parameters train: ``full``, ``lora`` (peft).
     """
@@ -98,7 +98,7 @@ def register_adapters(register):
 
 @hookspec
 def register_evaluators(register):
-    """Register evaluators (protocol :class:`~toolfeedback.protocols.Evaluator`).
+    """Register evaluators (base class :class:`~toolfeedback.contracts.Evaluator`).
 
     An evaluator scores a model or a trajectory file: ``solve`` (Solve-P/R/F1), benchmark
     adapters (``bfcl``, ``toolhop``, ``taubench``, ``rotbench``), ``lm_eval``.
@@ -107,7 +107,7 @@ def register_evaluators(register):
 
 @hookspec
 def register_commands(register):
-    """Register CLI verbs (protocol :class:`~toolfeedback.protocols.Command`).
+    """Register CLI verbs (base class :class:`~toolfeedback.contracts.Command`).
 
     Each command has ``name``, ``help``, ``add_arguments(parser)`` and
     ``run(args, pm) -> int``; it becomes ``toolfeedback <name>``.
@@ -116,7 +116,7 @@ def register_commands(register):
 
 @hookspec
 def register_runners(register):
-    """Register shard runners (protocol :class:`~toolfeedback.shards.Runner`).
+    """Register shard runners (base class :class:`~toolfeedback.contracts.Runner`).
 
     A runner executes independent :class:`~toolfeedback.shards.ShardTask` objects and
     returns one :class:`~toolfeedback.shards.ShardResult` per task, in order: ``local``

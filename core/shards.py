@@ -15,7 +15,7 @@ not duplicate): runners retry a shard whose process died.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Sequence
 
 from attrs import field, frozen
 
@@ -68,23 +68,8 @@ class ShardResult:
         return self.error is None
 
 
-@runtime_checkable
-class Runner(Protocol):
-    """Runs shard tasks; registered with ``register_runners``.
-
-    Example::
-
-        class ThreadRunner:
-            name = "threads"
-            def run(self, tasks, *, parallel=None, options=None):
-                return [run_task(t) for t in tasks]
-    """
-
-    name: str
-
-    def run(self, tasks: Sequence[ShardTask], *, parallel: int | None = None,
-            options: dict | None = None) -> list[ShardResult]:
-        """Run every task (at most ``parallel`` at once); one result per task, in order."""
+# The runner contract is declared with the other catalog categories.
+from .contracts import Runner  # noqa: E402,F401 - re-exported
 
 
 def resolve(fn: str):

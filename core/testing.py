@@ -7,16 +7,18 @@ Plugin authors get two fixtures once toolfeedback is installed:
   ``entry_points=True``); every manager is discarded after the test, so tests never
   load installed entry points by accident.
 - ``tf_check_plugin``: ``tf_check_plugin(plugin)`` asserts that every hook the plugin
-  implements has a spec and that everything it registers satisfies its protocol.
+  implements has a spec, that everything it registers has every member of its category's
+  base class (:mod:`toolfeedback.contracts`) and that its methods take the arguments the
+  host passes (signatures compared with the base class).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .contracts import BASES, signature_problems
 from .manager import create_plugin_manager
-from .protocols import PROTOCOLS
-from .registry import CATEGORIES, Catalog
+from .registry import Catalog
 
 
 def make_plugin_manager(*plugins: Any, entry_points: bool = False, block: Iterable[str] = ()):
@@ -25,7 +27,8 @@ def make_plugin_manager(*plugins: Any, entry_points: bool = False, block: Iterab
 
 
 def check_plugin(plugin: Any) -> list[str]:
-    """Problems with ``plugin``: hooks without specs, registered objects breaking protocols.
+    """Problems with ``plugin``: hooks without specs, registered objects lacking members of
+    their base class or whose methods' signatures do not match it.
 
     Returns a list of readable problems (empty when the plugin is fine).
     """
@@ -37,15 +40,14 @@ def check_plugin(plugin: Any) -> list[str]:
     except pluggy.PluginValidationError as exc:
         return [str(exc)]
     catalog = Catalog(pm)
-    for category in CATEGORIES:
+    for category in BASES:
         try:
             items = list(catalog.items(category))
         except Exception as exc:  # noqa: BLE001 - reported as a problem
             problems.append(f"{category}: registering failed: {exc}")
             continue
         for name, impl in items:
-            if not isinstance(impl, PROTOCOLS[category]):
-                problems.append(f"{category}: {name!r} does not satisfy {PROTOCOLS[category].__name__}")
+            problems += [f"{category}: {name!r}: {p}" for p in signature_problems(category, impl)]
     return problems
 
 

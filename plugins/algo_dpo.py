@@ -1,13 +1,13 @@
 """The ``dpo`` algorithm: DPO on step-level preferences built from the verifiable reward.
 
 For every step prompt, K responses (``num_generations``) come from a samples file
-(``dpo_samples``: JSONL ``{id, response}`` / ``{id, responses}``) or are sampled with
+(option ``samples``: JSONL ``{id, response}`` / ``{id, responses}``) or are sampled with
 the ``hf`` backend in the chosen mode, as K one-turn episodes of the agent loop
 (:class:`toolfeedback.rollout.engine.RolloutEngine`). Each is scored by the one step function
 against the sample (:func:`toolfeedback.train.data.score_response`); :mod:`toolfeedback.plugins.dpo_preferences`
-pairs the best with the worst when their rewards differ by more than ``dpo_margin``.
+pairs the best with the worst when their rewards differ by more than the option ``margin``.
 The pairs are written to ``OUT/preferences.jsonl`` and trained with TRL's ``DPOTrainer``
-(sigmoid loss, ``beta`` = ``dpo_beta`` or 0.1; a frozen reference copy for full
+(sigmoid loss, option ``beta``, default 0.1; a frozen reference copy for full
 fine-tuning, the adapter-disabled base for LoRA).
 """
 
@@ -15,36 +15,57 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attrs import field, frozen
+
 from toolfeedback import hookimpl
+from toolfeedback.checks import non_negative, positive
 from toolfeedback.errors import ConfigError, ToolfeedbackError
+from toolfeedback.contracts import Algorithm
 
 
-class DpoAlgorithm:
+@frozen
+class DpoOptions:
+    """Options of ``dpo`` (``[train.algorithm]`` with ``name = "dpo"``, ``--algorithm-option``)."""
+
+    beta: float = field(default=0.1, validator=positive(), metadata={"help": "DPO beta"})
+    margin: float = field(default=0.0, validator=non_negative(), metadata={
+        "help": "pair best and worst response only when their rewards differ by more than this"})
+    samples: str | None = field(default=None, metadata={
+        "help": "JSONL of sampled responses ({id, response} or {id, responses}); default: "
+                "sample num_generations responses per prompt with the hf backend"})
+
+
+class DpoAlgorithm(Algorithm):
     """Step-level DPO: best-vs-worst response pairs ranked by the verifiable reward."""
 
     name = "dpo"
-    default_beta = 0.1
+    Options = DpoOptions
+
+    @staticmethod
+    def options(job) -> DpoOptions:
+        """The job's dpo options (defaults when built without :func:`prepare_job`)."""
+        return job.algorithm_options if job.algorithm_options is not None else DpoOptions()
 
     def sample_responses(self, job, tokenizer) -> dict[str, list[str]]:
-        """K responses per sample id: from ``dpo_samples`` or generated with the ``hf`` backend."""
+        """K responses per sample id: from the ``samples`` option or generated with the ``hf`` backend."""
         from toolfeedback.generation import SamplingParams
         from toolfeedback.plugins.dpo_preferences import read_responses, rollout_id
         from toolfeedback.registry import Catalog
         from toolfeedback.rollout.engine import Policy, RolloutEngine
 
-        c = job.config
-        if c.dpo_samples:
+        c, o = job.config, self.options(job)
+        if o.samples:
             by_episode_step = {}
             for env in job.samples:
                 origin = env.metadata.get("rollout") if isinstance(env.metadata, dict) else None
                 if isinstance(origin, dict):
                     by_episode_step[(origin.get("env_id"), origin.get("sample"), origin.get("step"))] = env.id
-            found = read_responses(c.dpo_samples, id_of=lambda e, s, k: by_episode_step.get(
+            found = read_responses(o.samples, id_of=lambda e, s, k: by_episode_step.get(
                 (e, s, k), rollout_id(e, s, k)))
             known = {env.id for env in job.samples}
             unknown = sorted(set(found) - known)
             if unknown:
-                raise ToolfeedbackError(f"{c.dpo_samples}: {len(unknown)} id(s) match no step sample "
+                raise ToolfeedbackError(f"{o.samples}: {len(unknown)} id(s) match no step sample "
                                         f"of {c.data} (first: {unknown[0]!r})")
             return found
         # K one-turn episodes per step prompt through the agent loop, all in one batch.
@@ -86,7 +107,7 @@ class DpoAlgorithm:
                                                        timeout=job.config.tool_timeout))
                       for t in texts]
             groups.append((env.id, render_prompt(tokenizer, env, job.mode), scored))
-        return build_pairs(groups, job.config.dpo_margin)
+        return build_pairs(groups, self.options(job).margin)
 
     def build_trainer(self, job, executor):
         """The configured ``DPOTrainer`` (pairs are built and saved first)."""
@@ -97,21 +118,21 @@ class DpoAlgorithm:
         from toolfeedback.jsonl import JsonlWriter
         from toolfeedback.train.launch import is_main_process
 
-        c = job.config
+        c, o = job.config, self.options(job)
         tokenizer = job.load_tokenizer()
         pairs = self.build_pairs(job, tokenizer, self.sample_responses(job, tokenizer), executor)
         if not pairs:
-            hint = ("give more responses per prompt in --dpo-samples" if c.dpo_samples
+            hint = ("give more responses per prompt in the samples file" if o.samples
                     else "sample more responses (--num-generations) or raise --temperature")
             raise ToolfeedbackError(
                 f"dpo: no preference pairs: for each of the {len(job.samples)} step prompt(s) the "
-                f"responses' rewards differ by at most dpo_margin={c.dpo_margin}; {hint}, or lower "
+                f"responses' rewards differ by at most margin={o.margin}; {hint}, or lower "
                 f"the margin")
         try:
             args = DPOConfig(
                 output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
                 gradient_accumulation_steps=c.gradient_accumulation_steps, num_train_epochs=c.epochs,
-                max_steps=c.max_steps, beta=c.dpo_beta if c.dpo_beta is not None else self.default_beta,
+                max_steps=c.max_steps, beta=o.beta,
                 max_length=c.max_prompt_length + job.max_new_tokens, logging_steps=c.logging_steps,
                 save_strategy="no", report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
                 seed=c.seed, data_seed=c.seed,

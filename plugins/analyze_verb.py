@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 _EXAMPLES = """\
 examples:
@@ -15,7 +16,7 @@ examples:
 """
 
 
-class AnalyzeCommand:
+class AnalyzeCommand(Command):
     """Relative parameter change per layer and module; optional restoration model."""
 
     name = "analyze"

@@ -10,15 +10,16 @@ Qwen-style tokenizers (and in our tiny model). Nothing is downloaded: models loa
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
+
+from attrs import field, frozen
 
 from toolfeedback import hookimpl
 from toolfeedback.errors import ToolfeedbackError
-from toolfeedback.generation import ChatRequest, Completion, SamplingParams
+from toolfeedback.checks import at_least
+from toolfeedback.generation import END_OF_TURN, ChatRequest, Completion, SamplingParams, check_model_dir
+from toolfeedback.contracts import Backend
 
-#: End-of-turn tokens of common chat formats, used as extra stop tokens when present.
-END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>")
 #: Markup the tool formats and modes parse; never dropped when decoding.
 MARKUP = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<|python_tag|>",
           "<tool_response>", "</tool_response>")
@@ -26,13 +27,6 @@ MARKUP = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<|python_tag|>"
 
 class ModelLoadError(ToolfeedbackError):
     """The model or tokenizer cannot be used (missing path, no chat template, ...)."""
-
-
-def check_model_dir(model: str) -> None:
-    """Refuse a path that does not exist (we never download at run time)."""
-    if not os.path.isdir(model):
-        raise ModelLoadError(f"model {model!r}: no such directory (models are loaded from "
-                             f"local paths only; build one with `toolfeedback tiny-model DIR`)")
 
 
 class HFGenerator:
@@ -158,27 +152,28 @@ class HFGenerator:
         self.model = None
 
 
-class HFBackend:
+@frozen
+class HFOptions:
+    """Options of the ``hf`` backend (``[rollout.backend]``, ``--backend-option``)."""
+
+    device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
+    dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16, float16 or auto"})
+    batch_size: int = field(default=64, validator=at_least(1), metadata={
+        "help": "micro-batch of chats per generate call"})
+    require_tools: bool = field(default=True, metadata={
+        "help": "refuse a chat template that does not render tools"})
+
+
+class HFBackend(Backend):
     """``hf``: options ``device`` (cpu/cuda), ``dtype`` (float32, bfloat16, auto),
     ``batch_size`` (micro-batch of chats per ``generate`` call)."""
 
     name = "hf"
-
-    options = ("device", "dtype", "batch_size", "require_tools")
+    Options = HFOptions
 
     def load(self, model: str, **options: Any) -> HFGenerator:
-        check_options(self.name, options, self.options)
+        """An :class:`HFGenerator` for the local model directory ``model``."""
         return HFGenerator(model, **options)
-
-
-def check_options(backend: str, options: dict, known: Sequence[str]) -> None:
-    """Refuse backend options the backend does not take, naming the known ones."""
-    from toolfeedback.errors import ConfigError
-
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ConfigError(f"backend {backend!r}: unknown option(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(known)})")
 
 
 @hookimpl

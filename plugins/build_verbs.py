@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 BUILD_EPILOG = """\
 examples:
@@ -15,7 +16,7 @@ examples:
 """
 
 
-class BuildCommand:
+class BuildCommand(Command):
     """Build verified environments and stream them to a JSONL file."""
 
     name = "build"
@@ -26,28 +27,9 @@ class BuildCommand:
 
     def add_arguments(self, parser):
         from toolfeedback.build.pipeline import BuildConfig
-        from toolfeedback.config import field_help
+        from toolfeedback.cli_flags import add_config_flags
 
-        import attrs
-
-        helps = field_help(BuildConfig)
-        defaults = {f.name: f.default for f in attrs.fields(BuildConfig)}
-        parser.add_argument("--config", metavar="TOML", help="read settings from the [build] table of this TOML file")
-        flags = [("--source", str, "source"), ("--n", int, "n"), ("--seed", int, "seed"),
-                 ("--out", str, "out"), ("--patterns", str, "patterns"), ("--scale", str, "scale"),
-                 ("--max-hops", int, "max_hops"), ("--max-width", int, "max_width"),
-                 ("--test-fraction", float, "test_fraction"), ("--world-size", float, "world_size"),
-                 ("--stages", str, "stages"), ("--input", str, "input"), ("--backend", str, "backend"),
-                 ("--model", str, "model"), ("--base-url", str, "base_url"), ("--retries", int, "retries"),
-                 ("--executor", str, "executor"), ("--timeout", float, "timeout")]
-        for flag, kind, dest in flags:
-            default = defaults[dest]
-            shown = ",".join(default) if isinstance(default, tuple) else default
-            extra = " (comma-separated)" if dest == "patterns" else ""
-            text = f"{helps[dest]}{extra}"
-            if shown not in (None, "") and "default" not in helps[dest]:  # not "(default: None)"
-                text += f" (default: {shown})"
-            parser.add_argument(flag, type=kind, dest=dest, default=None, help=text)
+        add_config_flags(parser, BuildConfig, section="build")
         parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
         from toolfeedback.shards import add_runner_arguments
@@ -55,16 +37,10 @@ class BuildCommand:
         add_runner_arguments(parser)
 
     def run(self, args, pm) -> int:
-        from toolfeedback.config import load_config
         from toolfeedback.build.pipeline import BuildConfig, build
+        from toolfeedback.cli_flags import load_from_args
 
-        overrides = {k: getattr(args, k) for k in (
-            "source", "n", "seed", "out", "patterns", "scale", "max_hops", "max_width", "test_fraction",
-            "world_size", "stages", "input", "backend", "model", "base_url", "retries", "executor",
-            "timeout")}
-        if args.patterns is not None:
-            overrides["patterns"] = [p.strip() for p in args.patterns.split(",") if p.strip()]
-        config = load_config(BuildConfig, args.config, section="build", overrides=overrides)
+        config = load_from_args(BuildConfig, args, section="build", pm=pm)
         from toolfeedback.shards import shard_config_from_args
 
         shards = shard_config_from_args(args)
@@ -81,7 +57,7 @@ class BuildCommand:
         return 0
 
 
-class VerifyCommand:
+class VerifyCommand(Command):
     """Replay golden calls (or check schemas and code) of every environment in a file."""
 
     name = "verify"

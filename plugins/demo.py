@@ -132,10 +132,10 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
     iterate(IterateConfig(
         model=str(sft), envs=str(envs), out=str(loop), iterations=1, mode=c.mode,
         threads=c.threads, quiet=True, rollout=turns, eval=turns,
-        train={"algorithm": "grpo", "lr": c.rl_lr, "max_steps": c.rl_steps, "seed": c.seed,
+        train={"algorithm": {"name": "grpo", "beta": c.beta}, "lr": c.rl_lr, "max_steps": c.rl_steps, "seed": c.seed,
                "num_generations": c.num_generations, "per_device_batch_size": c.rl_batch_size,
                "max_new_tokens": c.max_new_tokens, "temperature": c.temperature,
-               "beta": c.beta, "logging_steps": 1}), pm)
+               "logging_steps": 1}), pm)
     stages["sft"] = iterate_eval(loop / "iter-0" / "eval")
     say(f"[5/7] test Solve-F1 after SFT: {100 * stages['sft']['overall']['solve_f1']:.2f}")
     say(f"[6/7] GRPO for {c.rl_steps} steps on the SFT model's own train-split rollouts "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 
-class DemoCommand:
+class DemoCommand(Command):
     """The method in miniature on a tiny local model that measurably learns."""
 
     name = "demo"

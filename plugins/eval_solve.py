@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Evaluator
 
 _RELEASE_KEYS = {"solve_precision": "solve_p", "solve_rate": "solve_r", "solve_f1": "solve_f1"}
 
@@ -174,7 +175,7 @@ def score_file(path: str, labels: dict | None = None, split: str | None = None) 
     return report(itertools.chain([first], records), labels)
 
 
-class SolveEvaluator:
+class SolveEvaluator(Evaluator):
     """``toolfeedback eval --evaluator solve --trajectories FILE [--data ENVS]`` or
     ``--model DIR --data ENVS`` (runs a rollout first)."""
 
@@ -204,10 +205,14 @@ class SolveEvaluator:
         import tempfile
         from pathlib import Path
 
+        from toolfeedback.plugin_options import declared
+        from toolfeedback.registry import Catalog
         from toolfeedback.rollout.collect import RolloutConfig, rollout
 
         out = config.predictions or str(Path(tempfile.mkdtemp(prefix="tf-eval-")) / "trajectories.jsonl")
-        options = {"device": config.device} if config.device else {}
+        backend = Catalog(pm).get("backends", config.backend)
+        # --device reaches the backend only if it takes one; --backend-option values win
+        options = {**declared(backend, {"device": config.device}), **config.backend_options}
         rc = RolloutConfig(model=config.model, envs=config.data, out=out, backend=config.backend,
                            backend_options=options, mode=config.mode, tool_format=config.tool_format,
                            batch_size=config.batch_size, max_turns=config.max_turns or 20,

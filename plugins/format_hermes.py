@@ -18,6 +18,7 @@ from typing import Any
 from toolfeedback import hookimpl
 from toolfeedback.runtime.step import ParsedMessage
 from toolfeedback.types import ToolCall
+from toolfeedback.contracts import ToolFormat
 
 START, END = "<tool_call>", "</tool_call>"
 EOS_SUFFIXES = ("<|endoftext|>", "<|im_end|>")
@@ -48,7 +49,7 @@ def _decode_call(piece: str) -> ToolCall | None:
     return ToolCall(name=name, arguments=args)
 
 
-class HermesFormat:
+class HermesFormat(ToolFormat):
     """Qwen / Hermes ``<tool_call>`` JSON blocks, several per message."""
 
     name = "hermes"

@@ -15,6 +15,7 @@ from typing import Any
 from toolfeedback import hookimpl
 from toolfeedback.runtime.step import ParsedMessage
 from toolfeedback.types import ToolCall
+from toolfeedback.contracts import ToolFormat
 
 TAG = "<|python_tag|>"
 EOS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
@@ -48,7 +49,7 @@ def _objects(text: str) -> list[Any] | None:
         values.extend(value if isinstance(value, list) else [value])
 
 
-class Llama3Format:
+class Llama3Format(ToolFormat):
     """Llama 3.x JSON tool calls."""
 
     name = "llama3"

@@ -14,9 +14,10 @@ from typing import Any
 
 from toolfeedback import hookimpl
 from toolfeedback.runtime.step import ParsedMessage, decode_tool_call
+from toolfeedback.contracts import ToolFormat
 
 
-class OpenAIFormat:
+class OpenAIFormat(ToolFormat):
     """Structured ``tool_calls`` (OpenAI chat completions)."""
 
     name = "openai"

@@ -6,9 +6,10 @@ import json
 import sys
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 
-class TinyModelCommand:
+class TinyModelCommand(Command):
     """Build the offline tiny model (see :mod:`toolfeedback.tiny_model`)."""
 
     name = "tiny-model"
@@ -30,7 +31,7 @@ class TinyModelCommand:
         return 0
 
 
-class RolloutCommand:
+class RolloutCommand(Command):
     """Run a model in environments and write trajectories (and step samples)."""
 
     name = "rollout"
@@ -42,39 +43,12 @@ class RolloutCommand:
         "Re-running with the same --out resumes: finished episodes are kept, the rest run.")
 
     def add_arguments(self, parser):
+        from toolfeedback.cli_flags import add_config_flags
+        from toolfeedback.rollout.collect import RolloutConfig
+
+        add_config_flags(parser, RolloutConfig, section="rollout")
+        # sharding is not part of the [rollout] table: flags of this verb only
         add = parser.add_argument
-        add("--config", help="TOML file with a [rollout] table (flags override it)")
-        add("--model", help="model directory (hf) or served model name (openai)")
-        add("--envs", help="environments JSONL in FTRL format")
-        add("--out", help="trajectories JSONL (appended on resume)")
-        add("--samples-out", help="also write FTRL-format step samples (training prompts) here")
-        add("--mode", help="inference mode: no-think (default), think, think-prompted")
-        add("--backend", help="generation backend: hf (default), openai, vllm")
-        add("--backend-option", action="append", metavar="KEY=VALUE", default=[],
-            help="backend option, repeatable (hf: device=cpu, dtype=bfloat16; "
-                 "openai: base_url=http://host:8000/v1, api_key=...); VALUE is JSON or text")
-        add("--tool-format", help="tool-call format of the model's text (default hermes)")
-        add("--reward", help="step reward, e.g. solve_f1 (default) or 'solve_f1:1,format:0.2'")
-        add("--batch-size", type=int, help="episodes generated together per turn (default 32)")
-        add("--max-turns", type=int, help="assistant turns per episode at most (default 20)")
-        add("--max-new-tokens", type=int,
-            help="token budget per response (default 1024 no-think, 8192 think)")
-        add("--temperature", type=float, help="sampling temperature, 0 = greedy (default 0)")
-        add("--top-p", type=float, help="nucleus sampling mass (default 1.0)")
-        add("--n-samples", type=int, help="episodes per environment (default 1; >1 needs temperature > 0)")
-        add("--seed", type=int, help="sampling seed (default 0)")
-        add("--limit", type=int, help="use only the first N environments")
-        add("--split", metavar="NAME", default=None,
-            help="run only environments of this split: train or test (default: every environment)")
-        add("--threads", type=int, metavar="N",
-            help="torch CPU threads (default 0: automatic, half the cores)")
-        add("--on-error", choices=("stop", "skip"), default=None,
-            help="invalid environment lines: stop at the first (default) or skip them, "
-                 "reporting how many")
-        add("--workers", type=int, help="sandbox worker processes (default 2)")
-        add("--tool-timeout", type=float, help="seconds per tool call (default 10)")
-        add("--no-resume", action="store_true", help="overwrite --out instead of resuming it")
-        add("--quiet", action="store_true", help="no progress bar, no summary")
         add("--runner", help="run the rollout as shards with this runner: local (processes here) "
                              "or ray (Ray tasks; pip install 'toolfeedback[ray]'); see docs/scaling.md")
         add("--shards", type=int, help="split the environments into N shards (default: 1, or one "
@@ -88,37 +62,22 @@ class RolloutCommand:
             help="runner option, repeatable (ray: num_cpus=1, num_gpus=0, max_retries=2)")
 
     def run(self, args, pm) -> int:
-        from toolfeedback.config import load_config
+        from toolfeedback.cli_flags import load_from_args
         from toolfeedback.errors import ConfigError
         from toolfeedback.rollout.collect import RolloutConfig, rollout
 
         shards = shard_config(args)  # one --base-url and no shards: a backend option
-        options = key_values(args.backend_option, "--backend-option")
-        overrides = {
-            "model": args.model, "envs": args.envs, "out": args.out, "samples_out": args.samples_out,
-            "mode": args.mode, "backend": args.backend, "tool_format": args.tool_format,
-            "reward": args.reward, "batch_size": args.batch_size, "max_turns": args.max_turns,
-            "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-            "top_p": args.top_p, "n_samples": args.n_samples, "seed": args.seed, "limit": args.limit,
-            "workers": args.workers, "tool_timeout": args.tool_timeout,
-            "split": args.split, "threads": args.threads,
-            "on_error": args.on_error,
-            "resume": False if args.no_resume else None,
-            "progress": False if args.quiet else None,
-            "backend_options": options or None,
-        }
         for required in ("model", "envs", "out"):
-            if overrides[required] is None and not args.config:
+            if getattr(args, required) is None and not args.config:
                 raise ConfigError(f"--{required} is required (or give it in --config)")
-        config = load_config(RolloutConfig, args.config, section="rollout" if args.config else None,
-                             overrides=overrides)
+        config = load_from_args(RolloutConfig, args, section="rollout", pm=pm)
         if shards is None:
             summary = rollout(config, pm=pm)
         else:
             from toolfeedback.rollout.sharded import sharded_rollout
 
             summary = sharded_rollout(config, shards, pm=pm)
-        if not args.quiet:
+        if args.progress is None:  # no --quiet
             for error in summary["errors"]:
                 print(f"skipped: {error}", file=sys.stderr)
             print(json.dumps(summary, indent=2))
@@ -127,18 +86,9 @@ class RolloutCommand:
 
 def key_values(items, flag: str) -> dict:
     """``KEY=VALUE`` flags as a dict; VALUE is parsed as JSON, else kept as text."""
-    from toolfeedback.errors import ConfigError
+    from toolfeedback.plugin_options import parse_option_items
 
-    found = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        try:
-            found[key] = json.loads(value)
-        except json.JSONDecodeError:
-            found[key] = value
-    return found
+    return parse_option_items(items, flag)
 
 
 def shard_config(args):
@@ -149,7 +99,7 @@ def shard_config(args):
     urls = tuple(args.base_url)
     if args.runner is None and args.shards in (None, 1) and len(urls) < 2:
         if urls:
-            args.backend_option.append(f"base_url={urls[0]}")
+            args.backend_options.append(f"base_url={urls[0]}")
         return None
     options = key_values(args.runner_option, "--runner-option")
     if args.ray_address:

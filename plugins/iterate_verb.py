@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 EPILOG = """\
 Each iteration K writes OUT/iter-K/{rollout,samples,ckpt,eval}; OUT/iter-0/eval scores the
@@ -19,34 +20,11 @@ OUT/summary.json. Stage settings come from [iterate.rollout], [iterate.train] an
   toolfeedback iterate --config configs/iterate.toml --model sft-ckpt --envs envs.jsonl --out runs/it
 """
 
-#: flag -> (config field, type, metavar)
-FLAGS = (("--model", "model", str, "DIR"), ("--envs", "envs", str, "FILE"), ("--out", "out", str, "DIR"),
-         ("--iterations", "iterations", int, "N"), ("--mode", "mode", str, "NAME"),
-         ("--tool-format", "tool_format", str, "NAME"), ("--train-split", "train_split", str, "NAME"),
-         ("--eval-split", "eval_split", str, "NAME"), ("--min-solve-f1", "min_solve_f1", float, "F"),
-         ("--threads", "threads", int, "N"))
 #: shortcuts into [iterate.train]
-TRAIN_FLAGS = (("--algorithm", "algorithm", str, "NAME"), ("--adapter", "adapter", str, "NAME"))
-TABLES = ("rollout", "train", "eval")
+TRAIN_FLAGS = (("--algorithm", "algorithm", "NAME"), ("--adapter", "adapter", "NAME"))
 
 
-def parse_options(items: list[str], flag: str) -> dict:
-    """``KEY=VALUE`` strings as a dict; VALUE parsed as JSON when it is JSON."""
-    from toolfeedback.errors import ConfigError
-
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        try:
-            options[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.replace("-", "_")] = value
-    return options
-
-
-class IterateCommand:
+class IterateCommand(Command):
     """Run the iterated feedback loop of the paper (see :mod:`toolfeedback.train.iterate`)."""
 
     name = "iterate"
@@ -54,35 +32,24 @@ class IterateCommand:
     description = help + "\n\n" + EPILOG
 
     def add_arguments(self, parser) -> None:
-        from toolfeedback.config import field_help
+        from toolfeedback.cli_flags import add_config_flags
         from toolfeedback.train.iterate import IterateConfig
 
-        helps = field_help(IterateConfig)
-        parser.add_argument("--config", metavar="FILE", help="TOML file with an [iterate] section")
-        for flag, key, kind, metavar in FLAGS:
-            parser.add_argument(flag, dest=key, type=kind, metavar=metavar, default=None, help=helps[key])
-        for flag, key, kind, metavar in TRAIN_FLAGS:
-            parser.add_argument(flag, dest=f"train_{key}", type=kind, metavar=metavar, default=None,
+        add_config_flags(parser, IterateConfig, section="iterate")
+        for flag, key, metavar in TRAIN_FLAGS:
+            parser.add_argument(flag, dest=f"train_{key}", metavar=metavar, default=None,
                                 help=f"[iterate.train] {key} (default: the train verb's)")
-        for table in TABLES:
-            parser.add_argument(f"--{table}-option", dest=f"{table}_options", action="append",
-                                metavar="KEY=VALUE", default=[], help=helps[table] + "; repeatable")
-        parser.add_argument("--no-eval-start", dest="eval_start", action="store_false", default=None,
-                            help="do not evaluate the starting model (iter-0/eval)")
-        parser.add_argument("--quiet", action="store_true", default=None, help=helps["quiet"])
 
     def run(self, args, pm) -> int:
+        from toolfeedback.cli_flags import overrides_from_args
         from toolfeedback.train.iterate import IterateConfig, iterate
 
-        overrides = {key: getattr(args, key) for _, key, _, _ in FLAGS}
-        overrides.update(eval_start=args.eval_start, quiet=args.quiet)
-        for table in TABLES:
-            values = parse_options(getattr(args, f"{table}_options"), f"--{table}-option")
-            if table == "train":
-                for _, key, _, _ in TRAIN_FLAGS:
-                    if getattr(args, f"train_{key}") is not None:
-                        values[key] = getattr(args, f"train_{key}")
-            overrides[table] = values or None
+        overrides = overrides_from_args(args, IterateConfig)
+        train = dict(overrides.get("train") or {})
+        for _, key, _ in TRAIN_FLAGS:
+            if getattr(args, f"train_{key}") is not None:
+                train[key] = getattr(args, f"train_{key}")
+        overrides["train"] = train or None
         config = IterateConfig.load(args.config, overrides)
         summary = iterate(config, pm)
         print(json.dumps(summary, indent=2))

@@ -26,6 +26,7 @@ from toolfeedback.ftrl import self_contained
 from toolfeedback.generation import ChatRequest, SamplingParams
 from toolfeedback.runtime.matching import answer_matches
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall, ToolSpec
+from toolfeedback.contracts import Stage
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -228,10 +229,11 @@ def _toolset_text(draft: Draft) -> tuple[str, str]:
     return tools, calls
 
 
-class Decompose:
+class Decompose(Stage):
     """Sub-questions from the user's own decomposition, or from the model."""
 
     stage, name = "decompose", "llm"
+    needs_generator = True
 
     def run(self, item: Question, ctx) -> Draft:
         given = item.payload.get("sub_questions")
@@ -251,10 +253,11 @@ class Decompose:
         return Draft(scenario=scenario, split=item.split)
 
 
-class Document:
+class Document(Stage):
     """One general document per kind of sub-question, and the call answering each."""
 
     stage, name = "document", "llm"
+    needs_generator = True
 
     def run(self, draft: Draft, ctx) -> Draft:
         text = prompt("document").substitute(sub_questions=_sub_question_lines(draft.scenario))
@@ -263,10 +266,11 @@ class Document:
         return draft.evolve(docs=docs, calls=calls)
 
 
-class Integrate:
+class Integrate(Stage):
     """Merge overlapping tools; the toolset must not grow."""
 
     stage, name = "integrate", "llm"
+    needs_generator = True
 
     def run(self, draft: Draft, ctx) -> Draft:
         if len(draft.docs) < 2:
@@ -283,10 +287,11 @@ class Integrate:
         return draft.evolve(docs=docs, calls=calls)
 
 
-class Scale:
+class Scale(Stage):
     """Complexity scaling as ``config.scale`` asks; ``none`` skips the model call."""
 
     stage, name = "scale", "llm"
+    needs_generator = True
 
     def run(self, draft: Draft, ctx) -> Draft:
         from toolfeedback.build.construction import parse_scale
@@ -312,10 +317,11 @@ class Scale:
                             metadata={**draft.metadata, "scale": scale})
 
 
-class Deploy:
+class Deploy(Stage):
     """Code per tool, accepted only when every example call returns its answer in the sandbox."""
 
     stage, name = "deploy", "llm"
+    needs_generator = True
 
     def run(self, draft: Draft, ctx) -> Environment:
         codes: dict[str, str] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Mode
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
@@ -48,7 +49,7 @@ def _strip_think_blocks(text: str) -> str:
     return split_reasoning(text)[1]
 
 
-class NoThinkMode:
+class NoThinkMode(Mode):
     """Answer directly: ``enable_thinking=False`` (the template pre-fills an empty think
     block); any think block the model writes anyway is removed before parsing calls."""
 
@@ -79,6 +80,8 @@ class ThinkMode(NoThinkMode):
 
     name = "think"
     thinking = True
+    native_thinking = True  # the chat template's enable_thinking switch
+    thinking = True
     default_max_new_tokens = 8192
 
     def template_kwargs(self) -> dict:
@@ -95,6 +98,7 @@ class PromptedThinkMode(ThinkMode):
     asks for ``<think>...</think>`` first; splitting and history work as in ``think``."""
 
     name = "think-prompted"
+    native_thinking = False  # an instruction, not the template's switch
 
     def template_kwargs(self) -> dict:
         return {}

@@ -7,9 +7,10 @@ import json
 import attrs
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 
-class PluginsCommand:
+class PluginsCommand(Command):
     """Print every loaded plugin (a table, or ``--json``)."""
 
     name = "plugins"
@@ -21,11 +22,16 @@ class PluginsCommand:
         parser.add_argument("--catalog", action="store_true",
                             help="also list every registered name per category "
                                  "(rewards, backends, stages, ...)")
+        parser.add_argument("--options", action="store_true",
+                            help="list the options each registered object takes (its [<verb>.<role>] "
+                                 "table and --<role>-option KEY=VALUE)")
 
     def run(self, args, pm) -> int:
         from toolfeedback.manager import plugin_infos
         from toolfeedback.registry import CATEGORIES, Catalog
 
+        if args.options:
+            return self.print_options(pm, as_json=args.json)
         rows = plugin_infos(pm)
         catalog = {c: Catalog(pm).names(c) for c in CATEGORIES} if args.catalog else None
         if args.json:
@@ -47,6 +53,25 @@ class PluginsCommand:
             print()
             for category, names in catalog.items():
                 print(f"{category}: {', '.join(names) or '-'}")
+        return 0
+
+    @staticmethod
+    def print_options(pm, *, as_json: bool) -> int:
+        """Every registered object that declares ``Options``, with each option's type,
+        default and help."""
+        from toolfeedback.plugin_options import option_help, options_class
+        from toolfeedback.registry import CATEGORIES, Catalog
+
+        catalog = Catalog(pm)
+        found = {f"{category}:{name}": option_help(impl) for category in CATEGORIES
+                 for name, impl in catalog.items(category) if options_class(impl) is not None}
+        if as_json:
+            print(json.dumps(found, indent=2))
+            return 0
+        for key, lines in found.items():
+            print(key)
+            for line in lines:
+                print(f"  {line}")
         return 0
 
 

@@ -15,10 +15,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from attrs import field, frozen
+
+from toolfeedback.checks import at_least, in_range, non_negative, one_of, positive
 from toolfeedback.errors import ConfigError
+from toolfeedback.contracts import Algorithm
+
+PAPER_BETA = 0.001
+PAPER_ENTROPY = 0.001
 
 
-def default_steps_per_generation(c) -> int | None:
+@frozen
+class PolicyGradientOptions:
+    """Options of ``grpo`` and ``reinforce_pp`` (``[train.algorithm]``, ``--algorithm-option``)."""
+
+    beta: float = field(default=PAPER_BETA, validator=non_negative(), metadata={
+        "help": "KL coefficient of the low-variance KL loss term (paper 0.001)"})
+    entropy_coef: float = field(default=PAPER_ENTROPY, validator=non_negative(), metadata={
+        "help": "entropy bonus coefficient (paper 0.001)"})
+    epsilon: float = field(default=0.2, validator=non_negative(), metadata={
+        "help": "PPO clip range (verl default 0.2)"})
+    loss_type: str = field(default="dapo", metadata={
+        "help": "TRL loss aggregation; 'dapo' = token mean over the batch (verl's token-mean)"})
+    steps_per_generation: int | None = field(
+        default=None, validator=at_least(1, " (leave it out for the default)"), metadata={
+            "help": "optimizer steps per generation batch (paper: 512 prompts / 32 = 16; default: "
+                    "the smallest multiple of the accumulation steps that makes whole groups)"})
+    use_vllm: bool = field(default=False, metadata={"help": "generate rollouts with vLLM (GPU)"})
+    vllm_mode: str = field(default="server", validator=one_of(("server", "colocate")), metadata={
+        "help": "'server' (trl vllm-serve on other GPUs) or 'colocate' (vLLM inside each "
+                "training process)"})
+    vllm_server_url: str | None = field(default=None, metadata={
+        "help": "server mode: base URL of trl vllm-serve (default: http://localhost:8000)"})
+    vllm_server_timeout: float = field(default=240.0, validator=positive(), metadata={
+        "help": "server mode: seconds to wait for the vLLM server to come up"})
+    vllm_gpu_memory_utilization: float = field(default=0.3, validator=in_range(0, 1, low_open=True),
+                                               metadata={
+        "help": "colocate mode: fraction of each GPU's memory vLLM may take"})  # noqa: E131
+    vllm_tensor_parallel_size: int = field(default=1, validator=at_least(1), metadata={
+        "help": "colocate mode: GPUs one vLLM engine spans"})
+
+
+def default_steps_per_generation(c, options=None) -> int | None:
     """``steps_per_generation``, or when unset the smallest multiple of the gradient
     accumulation steps that makes the generation batch a whole number of groups.
 
@@ -28,8 +66,9 @@ def default_steps_per_generation(c) -> int | None:
     import math
     import os
 
-    if c.steps_per_generation is not None:
-        return c.steps_per_generation
+    options = options if options is not None else PolicyGradientOptions()
+    if options.steps_per_generation is not None:
+        return options.steps_per_generation
     accum = max(1, c.gradient_accumulation_steps)
     per_step = max(1, c.per_device_batch_size) * accum * max(1, int(os.environ.get("WORLD_SIZE", "1")))
     if c.num_generations < 1:
@@ -37,10 +76,10 @@ def default_steps_per_generation(c) -> int | None:
     return accum * (c.num_generations // math.gcd(per_step, c.num_generations))
 
 
-def vllm_args(c) -> dict[str, Any]:
-    """TRL's vLLM settings for ``c``: server mode talks to ``trl vllm-serve``, colocate mode
+def vllm_args(o) -> dict[str, Any]:
+    """TRL's vLLM settings from the options ``o``: server mode talks to ``trl vllm-serve``, colocate mode
     runs an engine inside each training process. Refused up front without vLLM or a GPU."""
-    if not c.use_vllm:
+    if not o.use_vllm:
         return {"use_vllm": False}
     import importlib.util
 
@@ -48,23 +87,24 @@ def vllm_args(c) -> dict[str, Any]:
 
     if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
         raise ConfigError("train: use_vllm needs a CUDA GPU and vLLM (pip install vllm); "
-                          "leave --use-vllm out to generate with transformers")
-    values: dict[str, Any] = {"use_vllm": True, "vllm_mode": c.vllm_mode}
-    if c.vllm_mode == "server":
-        values["vllm_server_timeout"] = c.vllm_server_timeout
-        if c.vllm_server_url:
-            values["vllm_server_base_url"] = c.vllm_server_url
+                          "leave use_vllm out to generate with transformers")
+    values: dict[str, Any] = {"use_vllm": True, "vllm_mode": o.vllm_mode}
+    if o.vllm_mode == "server":
+        values["vllm_server_timeout"] = o.vllm_server_timeout
+        if o.vllm_server_url:
+            values["vllm_server_base_url"] = o.vllm_server_url
     else:
-        values["vllm_gpu_memory_utilization"] = c.vllm_gpu_memory_utilization
-        values["vllm_tensor_parallel_size"] = c.vllm_tensor_parallel_size
+        values["vllm_gpu_memory_utilization"] = o.vllm_gpu_memory_utilization
+        values["vllm_tensor_parallel_size"] = o.vllm_tensor_parallel_size
     return values
 
 
-class PolicyGradientAlgorithm:
+class PolicyGradientAlgorithm(Algorithm):
     """Base of the GRPO-family algorithm plugins; subclasses set ``name`` and
     ``scale_rewards`` and may override :meth:`trainer_class`."""
 
     name = "policy-gradient"
+    Options = PolicyGradientOptions
     #: TRL's advantage scaling: "group" (GRPO), "batch", "none".
     scale_rewards = "group"
 
@@ -80,17 +120,18 @@ class PolicyGradientAlgorithm:
         from trl import GRPOConfig
 
         c = job.config
+        o = job.algorithm_options if job.algorithm_options is not None else PolicyGradientOptions()
         values: dict[str, Any] = dict(
             output_dir=str(job.out), learning_rate=c.lr, per_device_train_batch_size=c.per_device_batch_size,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
-            steps_per_generation=default_steps_per_generation(c), num_generations=c.num_generations,
+            steps_per_generation=default_steps_per_generation(c, o), num_generations=c.num_generations,
             max_completion_length=job.max_new_tokens, temperature=c.temperature, top_p=c.top_p,
-            beta=c.beta, epsilon=c.epsilon, loss_type=c.loss_type, entropy_coef=c.entropy_coef,
+            beta=o.beta, epsilon=o.epsilon, loss_type=o.loss_type, entropy_coef=o.entropy_coef,
             scale_rewards=self.scale_rewards, num_train_epochs=c.epochs, max_steps=c.max_steps,
             seed=c.seed, data_seed=c.seed, logging_steps=c.logging_steps, save_strategy="no",
             report_to="none", disable_tqdm=not job.show_progress, bf16=c.bf16,
             remove_unused_columns=False, dataloader_num_workers=0,
-            use_cpu=not torch.cuda.is_available(), **job.schedule_args(), **vllm_args(c),
+            use_cpu=not torch.cuda.is_available(), **job.schedule_args(), **vllm_args(o),
         )
         # Always set: TRL's configs default the deprecated alias gradient_checkpointing to
         # True, which turns checkpointing on (about 20% slower) when this is left unset.

@@ -17,6 +17,7 @@ from toolfeedback import hookimpl
 from toolfeedback.build.construction import Question
 from toolfeedback.errors import ConfigError
 from toolfeedback.types import Pattern
+from toolfeedback.contracts import Source
 
 from .procedural_world import SCHEMA, UNIT_FIELDS, make_world, stable_unit
 
@@ -78,7 +79,7 @@ def final_kind(root_kind: str, fields: list[str], compute: str | None) -> str:
     return SCHEMA[kind][fields[-1]]
 
 
-class ProceduralSource:
+class ProceduralSource(Source):
     """Seeded questions over a generated world; no model needed, any scale."""
 
     name = "procedural"
@@ -97,6 +98,10 @@ class ProceduralSource:
         if config.max_width < 2 and any(p in (Pattern.PARALLEL_SINGLE_HOP, Pattern.PARALLEL_MULTI_HOP)
                                         for p in patterns):
             raise ConfigError("max_width must be at least 2 for parallel patterns")
+
+    def expected_count(self, config) -> int:
+        """``config.n`` questions."""
+        return config.n
 
     def scenarios(self, config, ctx) -> Iterator[Question]:
         """Yield ``config.n`` plans lazily (see module doc); duplicates are redrawn."""

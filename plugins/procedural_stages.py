@@ -13,6 +13,7 @@ import random
 from toolfeedback import hookimpl
 from toolfeedback.build.construction import Draft, Question, Rejected, parse_scale
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall
+from toolfeedback.contracts import Stage
 
 from .procedural_docs import render_doc
 from .procedural_code import render_code
@@ -32,7 +33,7 @@ def _number(text: str):
     return int(text) if "." not in text else float(text)
 
 
-class Decompose:
+class Decompose(Stage):
     """Walk the world along the plan: one sub-question per field, computation and merge."""
 
     stage, name = "decompose", "procedural"
@@ -99,7 +100,7 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-class Document:
+class Document(Stage):
     """One general tool per relation kind: ``get_<entity>_<field>`` lookups, and one
     ``unit_converter`` / ``date_calculator`` / ``calculator`` for computations."""
 
@@ -168,7 +169,7 @@ def lookup_args(model: dict, call: ToolCall, field: str | None) -> dict:
     return args
 
 
-class Integrate:
+class Integrate(Stage):
     """Merge lookups of one entity type into ``<entity>_info(name, field)``."""
 
     stage, name = "integrate", "procedural"
@@ -193,7 +194,7 @@ class Integrate:
         return _render(draft.evolve(models=models))
 
 
-class Scale:
+class Scale(Stage):
     """Complexity scaling: functional generalization, parameter expansion, parameter-type
     generalization and toolset extension, each with an intensity
     (see :func:`toolfeedback.build.construction.parse_scale`)."""
@@ -255,7 +256,7 @@ def _options(model: dict) -> list[str]:
     return ["precision"] if model["kind"] in ("convert", "calc") else ["format"]
 
 
-class Deploy:
+class Deploy(Stage):
     """Localized deployment: readable standard-library Python per tool (see :mod:`.procedural_code`)."""
 
     stage, name = "deploy", "procedural"

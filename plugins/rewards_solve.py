@@ -10,6 +10,7 @@ from __future__ import annotations
 from toolfeedback import hookimpl
 from toolfeedback.runtime.step import BROKEN_MARKUP, StepOutcome
 from toolfeedback.runtime.matching import final_answer_in
+from toolfeedback.contracts import Reward
 
 
 def no_call_reward(outcome: StepOutcome) -> float:
@@ -27,7 +28,7 @@ def no_call_reward(outcome: StepOutcome) -> float:
     return 0.0
 
 
-class SolveF1:
+class SolveF1(Reward):
     """2h / (n + 1): the paper's choice (precision and completeness in one)."""
 
     name = "solve_f1"
@@ -38,7 +39,7 @@ class SolveF1:
         return 2 * outcome.n_hits / (outcome.n_calls + 1)
 
 
-class SolvePrecision:
+class SolvePrecision(Reward):
     """h / n."""
 
     name = "solve_precision"
@@ -49,7 +50,7 @@ class SolvePrecision:
         return outcome.n_hits / outcome.n_calls
 
 
-class SolveRate:
+class SolveRate(Reward):
     """h (as a float)."""
 
     name = "solve_rate"
@@ -60,7 +61,7 @@ class SolveRate:
         return float(outcome.n_hits)
 
 
-class SolvePR:
+class SolvePR(Reward):
     """h * h / n."""
 
     name = "solve_pr"
@@ -71,7 +72,7 @@ class SolvePR:
         return outcome.n_hits * outcome.n_hits / outcome.n_calls
 
 
-class FormatReward:
+class FormatReward(Reward):
     """The call-less rules alone (0 for a response with calls): compose it with weights,
     e.g. ``solve_precision:1.0,format:1.0``."""
 

@@ -6,6 +6,7 @@ from typing import Sequence
 
 from toolfeedback import hookimpl
 from toolfeedback.shards import ShardResult, ShardTask, run_task
+from toolfeedback.contracts import Runner
 
 
 def _run_task_tuple(args: tuple) -> ShardResult:
@@ -13,7 +14,7 @@ def _run_task_tuple(args: tuple) -> ShardResult:
     return run_task(ShardTask(*args))
 
 
-class LocalRunner:
+class LocalRunner(Runner):
     """Shards in separate processes on this machine (``spawn``), ``parallel`` at a time.
 
     A worker process that dies (killed, out of memory) breaks the pool: the shards that had

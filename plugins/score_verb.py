@@ -6,9 +6,10 @@ import json
 import sys
 
 from toolfeedback import hookimpl
+from toolfeedback.contracts import Command
 
 
-class ScoreCommand:
+class ScoreCommand(Command):
     """Run each record's response in the sandbox and write its reward and breakdown."""
 
     name = "score"

@@ -14,6 +14,7 @@ from typing import Iterator
 from toolfeedback import hookimpl
 from toolfeedback.errors import ConfigError
 from toolfeedback.types import Environment
+from toolfeedback.contracts import Source
 
 
 def _need_input(config) -> str:
@@ -22,7 +23,7 @@ def _need_input(config) -> str:
     return config.input
 
 
-class FtrlSource:
+class FtrlSource(Source):
     """Environments read from a JSONL file in the FTRL release format (``--input``)."""
 
     name = "ftrl"
@@ -36,7 +37,7 @@ class FtrlSource:
             yield env
 
 
-class ToolhopSource:
+class ToolhopSource(Source):
     """ToolHop rows (``--input``, e.g. ``../shared/data/toolhop/*.jsonl``) as environments."""
 
     name = "toolhop"

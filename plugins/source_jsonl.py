@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from toolfeedback import hookimpl
 from toolfeedback.build.construction import Question
 from toolfeedback.errors import ConfigError
+from toolfeedback.contracts import Source
 
 
 def _stable(text: str) -> float:
@@ -46,7 +47,7 @@ def question_from_row(row: Any, *, lineno: int = 0, test_fraction: float = 0.0) 
                     split=split, payload=payload)
 
 
-class JsonlSource:
+class JsonlSource(Source):
     """Questions from ``--input FILE``; bad lines stop the build naming file:line:field."""
 
     name = "jsonl"

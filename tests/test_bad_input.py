@@ -293,9 +293,9 @@ def test_train_goes_on_training_a_lora_checkpoint(tmp_path, tiny_model):
     from toolfeedback.train.job import train
 
     pm = create_plugin_manager(plugins=[ProbeRewards()])
-    first = train(small_config(tiny_model, tmp_path / "first", adapter="lora", lora_r=4, max_steps=1,
+    first = train(small_config(tiny_model, tmp_path / "first", adapter="lora", adapter_options={"r": 4}, max_steps=1,
                                reward="solve_f1,content_length", lr=5e-2), pm)
-    second = train(small_config(str(first), tmp_path / "second", adapter="lora", lora_r=8, max_steps=1,
+    second = train(small_config(str(first), tmp_path / "second", adapter="lora", adapter_options={"r": 8}, max_steps=1,
                                 reward="solve_f1,content_length", lr=5e-2), pm)
     saved = json.loads((second / "adapter_config.json").read_text())
     # the same adapter trained on (its own r), still relative to the original base model

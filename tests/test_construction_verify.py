@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from attrs import frozen
 
 from toolfeedback import hookimpl
 from toolfeedback.cli import main
+from toolfeedback.errors import ConfigError
 from toolfeedback.build.construction import Rejected
 from toolfeedback.runtime.executor import InProcessExecutor
 from toolfeedback.ftrl import from_record, to_record
 from toolfeedback.build.pipeline import BuildConfig, build, verify
-from toolfeedback.plugins.procedural_stages import Deploy
+from toolfeedback.plugins.procedural_stages import Deploy, Scale
 from toolfeedback.build.verification import check_environment
 
 from construction_helpers import make_pm, read_records
@@ -170,3 +172,39 @@ def test_build_reads_a_toml_config_and_flags_override_it(tmp_path, capsys):
     config.write_text("[build]\nn = 6\nbogus = 1\n")
     assert main(["build", "--config", str(config), "--quiet"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+class CountingScale(Scale):
+    """The procedural scale stage under another name, with an option, counting its calls."""
+
+    name = "counting"
+
+    @frozen
+    class Options:
+        tag: str = "none"
+
+    def __init__(self):
+        self.seen = []
+
+    def run(self, item, ctx):
+        self.seen.append(ctx.options["scale"].tag)
+        return super().run(item, ctx)
+
+
+def test_one_stage_is_replaced_alone(tmp_path):
+    # --stages procedural,scale=counting: the other four stay procedural
+    scale = CountingScale()
+
+    class Plugin:
+        @hookimpl
+        def register_stages(self, register):
+            register(scale)
+
+    out = tmp_path / "out.jsonl"
+    summary = build(BuildConfig(n=6, seed=2, out=str(out), stages="procedural,scale=counting",
+                                stages_options={"tag": "mine"}), make_pm(Plugin()))
+    assert summary.written == 6 and scale.seen == ["mine"] * 6
+    with pytest.raises(ConfigError, match="stages: 'sclae=counting': expected STAGE=NAME"):
+        build(BuildConfig(n=1, out=str(out), stages="procedural,sclae=counting"), make_pm(Plugin()))
+    with pytest.raises(ConfigError, match=r"\$\.build\.stages: no chosen stage takes option\(s\) tag"):
+        build(BuildConfig(n=1, out=str(out), stages_options={"tag": "x"}), make_pm(Plugin()))

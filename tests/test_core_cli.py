@@ -38,9 +38,10 @@ def test_unknown_verb_is_a_usage_error(capsys):
 
 def test_user_error_prints_message_not_traceback(capsys, tf_plugin_manager, monkeypatch):
     from toolfeedback import hookimpl
+    from toolfeedback.contracts import Command
     from toolfeedback.errors import InputError
 
-    class Fails:
+    class Fails(Command):
         name, help = "fails", "always fails"
 
         def add_arguments(self, parser):

@@ -44,7 +44,7 @@ def test_lm_eval_local_tasks_offline(tiny_model, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     pm = create_plugin_manager(entry_points=False, plugins=[lm_eval_plugin])
     out = tmp_path / "lm.json"
-    report = evaluate(EvalConfig(evaluator="lm_eval", model=tiny_model, tasks=("tf_arith", "tf_mc"),
+    report = evaluate(EvalConfig(evaluator="lm_eval", model=tiny_model, evaluator_options={"tasks": ["tf_arith", "tf_mc"]},
                                  batch_size=4, out=str(out)), pm)
     results = report["results"]
     assert report["n_samples"]["tf_arith"]["effective"] == 20  # read from the packaged JSONL
@@ -57,7 +57,7 @@ def test_lm_eval_local_tasks_offline(tiny_model, tmp_path, monkeypatch):
 def test_lm_eval_errors_are_clear(tiny_model, tmp_path):
     with pytest.raises(ConfigError, match="not a model directory"):
         lm_eval_plugin.run_lm_eval(str(tmp_path), ["tf_mc"])
-    with pytest.raises(ConfigError, match="needs --tasks"):
+    with pytest.raises(ConfigError, match="needs tasks"):
         lm_eval_plugin.run_lm_eval(tiny_model, [])
 
 

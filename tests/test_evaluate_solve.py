@@ -142,11 +142,11 @@ def test_eval_help_explains_flags(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--evaluator", "--trajectories", "--model", "--tasks", "--subset", "--out", "--quiet"):
+    for flag in ("--evaluator", "--trajectories", "--model", "--evaluator-option", "--subset", "--out", "--quiet"):
         assert flag in text
 
 
-def test_evaluation_plugins_satisfy_their_protocols():
+def test_evaluation_plugins_satisfy_their_base_classes():
     """Each module's register_evaluators / register_commands registers valid objects."""
     from toolfeedback.contrib import bench_bfcl, bench_rotbench, bench_taubench, bench_toolhop, lm_eval_plugin
     from toolfeedback.plugins import analyze_verb, eval_verb

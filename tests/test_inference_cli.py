@@ -89,14 +89,19 @@ def test_config_file_and_flags(tmp_path, tiny_model, capsys):
     write_envs(envs, ("Avalonia", "Corvia"))
     cfg = tmp_path / "run.toml"
     cfg.write_text(f'[rollout]\nmodel = "{tiny_model}"\nenvs = "{envs}"\nout = "{tmp_path / "t.jsonl"}"\n'
-                   'max_new_tokens = 4\nmax_turns = 1\n[rollout.backend_options]\ndevice = "cpu"\n')
+                   'max_new_tokens = 4\nmax_turns = 1\n[rollout.backend]\nname = "hf"\ndevice = "cpu"\n')
     assert main(["rollout", "--config", str(cfg), "--limit", "1", "--quiet"]) == 0
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 1
     text = cfg.read_text()
     cfg.write_text(text.replace("max_turns = 1\n", "max_turns = 1\nbatch_sise = 3\n"))
     assert main(["rollout", "--config", str(cfg), "--quiet"]) == 2
     assert "batch_sise" in capsys.readouterr().err
-    cfg.write_text(text + 'gpus = 3\n')  # lands in [rollout.backend_options]
+    cfg.write_text(text + 'gpus = 3\n')  # lands in [rollout.backend]: hf declares no such option
     assert main(["rollout", "--config", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "unknown option(s) gpus" in err and "Traceback" not in err
+    assert "$.rollout.backend: extra fields found (gpus)" in err and "Traceback" not in err
+    # a flag reaches the backend's options too, typed by them
+    assert main(["rollout", "--config", str(cfg.with_name("none.toml")), "--quiet"]) == 2
+    cfg.write_text(text)
+    assert main(["rollout", "--config", str(cfg), "--quiet", "--backend-option", "batch_size=zero"]) == 2
+    assert "$.rollout.backend.batch_size" in capsys.readouterr().err

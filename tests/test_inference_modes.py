@@ -46,9 +46,12 @@ def test_prompted_think_adds_instruction_without_mutating():
     assert mode.prepare_messages(msgs[1:])[0] == {"role": "system", "content": PROMPTED_INSTRUCTION}
 
 
-def test_modes_satisfy_the_protocol():
-    from toolfeedback.protocols import Mode, iter_protocol_violations
+def test_modes_satisfy_their_base_class():
+    from toolfeedback.contracts import Mode, contract_problems
 
     cat = modes()
     assert all(isinstance(m, Mode) for _, m in cat.items("modes"))
-    assert not [v for v in iter_protocol_violations(cat) if v.startswith(("modes", "backends"))]
+    assert not [v for v in contract_problems(cat) if v.startswith(("modes", "backends"))]
+    # capabilities, not names, tell the core what a mode needs
+    assert [(n, m.thinking, m.native_thinking) for n, m in cat.items("modes")] == [
+        ("no-think", False, False), ("think", True, True), ("think-prompted", True, False)]

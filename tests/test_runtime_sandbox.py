@@ -308,16 +308,16 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path, isolation):
     assert not stat or " Z " in stat[:80], "the orphaned worker is still running"
 
 
-def test_registered_objects_satisfy_their_protocols():
+def test_registered_objects_satisfy_their_base_classes():
     from toolfeedback import create_plugin_manager
     from toolfeedback.plugins import format_hermes, format_llama3, format_openai, rewards_solve, score_verb
-    from toolfeedback.protocols import iter_protocol_violations
+    from toolfeedback.contracts import contract_problems
     from toolfeedback.registry import Catalog
 
     pm = create_plugin_manager(entry_points=False, plugins=[format_hermes, format_llama3, format_openai,
                                                             rewards_solve, score_verb])
     catalog = Catalog(pm)
-    assert list(iter_protocol_violations(catalog)) == []
+    assert contract_problems(catalog) == []
     assert catalog.names("tool_formats") == ["hermes", "llama3", "openai"]
     assert catalog.names("rewards") == ["format", "solve_f1", "solve_pr", "solve_precision", "solve_rate"]
     assert "score" in catalog.names("commands")

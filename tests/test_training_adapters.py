@@ -23,7 +23,7 @@ def load(model_dir):
 
 def test_full_adapter_trains_everything(adapters, tiny_model, tmp_path):  # noqa: F811
     full, _ = adapters
-    assert full.peft_config(load(tiny_model), small_config(tiny_model, tmp_path)) is None
+    assert full.peft_config(load(tiny_model), None) is None
 
 
 def test_lower_mlp_preset_targets_only_lower_layer_mlps(adapters, tiny_model, tmp_path):  # noqa: F811
@@ -32,8 +32,7 @@ def test_lower_mlp_preset_targets_only_lower_layer_mlps(adapters, tiny_model, tm
     _, lora = adapters
     model = load(tiny_model)
     layers = model.config.num_hidden_layers
-    config = lora.peft_config(model, small_config(tiny_model, tmp_path, adapter="lora",
-                                                  lora_preset="lower-mlp", lora_r=4))
+    config = lora.peft_config(model, lora.Options(preset="lower-mlp", r=4))
     assert config.layers_to_transform == list(range(layers // 2))
     peft_model = get_peft_model(model, config)
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
@@ -50,12 +49,10 @@ def test_plain_lora_targets_all_linear_layers_with_options(adapters, tiny_model,
 
     _, lora = adapters
     model = load(tiny_model)
-    config = lora.peft_config(model, small_config(tiny_model, tmp_path, adapter="lora", lora_r=2,
-                                                  lora_alpha=8, lora_dropout=0.0))
+    config = lora.peft_config(model, lora.Options(r=2, alpha=8, dropout=0.0))
     assert (config.r, config.lora_alpha, config.lora_dropout) == (2, 8, 0.0)
     trainable = [n for n, p in get_peft_model(model, config).named_parameters() if p.requires_grad]
     assert any(".self_attn." in n for n in trainable) and any(".mlp." in n for n in trainable)
     assert all("lora_" in n for n in trainable)
-    custom = lora.peft_config(load(tiny_model), small_config(tiny_model, tmp_path, adapter="lora",
-                                                             lora_target_modules=("q_proj",)))
+    custom = lora.peft_config(load(tiny_model), lora.Options(target_modules=("q_proj",)))
     assert set(custom.target_modules) == {"q_proj"}

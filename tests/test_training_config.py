@@ -16,10 +16,11 @@ from toolfeedback.train.job import TrainConfig, prepare_job
 def test_toml_section_then_overrides(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[train]\nalgorithm = "reinforce_pp"\nlr = 2e-6\nnum_generations = 8\n'
-                    'lora_target_modules = ["q_proj", "v_proj"]\n')
-    config = TrainConfig.load(path, {"lr": 5e-6, "mode": None})
+                    '[train.adapter]\nname = "lora"\ntarget_modules = ["q_proj", "v_proj"]\nr = 4\n')
+    config = TrainConfig.load(path, {"lr": 5e-6, "mode": None, "adapter_options": {"r": 8}})
     assert (config.algorithm, config.lr, config.num_generations, config.mode) == ("reinforce_pp", 5e-6, 8, "no-think")
-    assert config.lora_target_modules == ("q_proj", "v_proj")
+    # a flag overrides one option of the table, not the whole table
+    assert (config.adapter, config.adapter_options) == ("lora", {"target_modules": ["q_proj", "v_proj"], "r": 8})
 
 
 def test_unknown_and_mistyped_keys_name_their_path(tmp_path):
@@ -34,17 +35,22 @@ def test_unknown_and_mistyped_keys_name_their_path(tmp_path):
 
 def test_every_field_has_help_and_paper_defaults():
     assert all(field_help(TrainConfig).values())
-    c = TrainConfig()
-    assert (c.lr, c.num_generations, c.beta, c.entropy_coef, c.epochs, c.max_prompt_length,
+    from toolfeedback.plugins.policy_gradient import PolicyGradientOptions
+
+    c, o = TrainConfig(), PolicyGradientOptions()
+    assert (c.lr, c.num_generations, o.beta, o.entropy_coef, c.epochs, c.max_prompt_length,
             c.reward) == (1e-6, 16, 0.001, 0.001, 1.0, 16384, "solve_f1")
 
 
 @pytest.mark.parametrize("name, algorithm", [("paper_grpo", "grpo"), ("paper_reinforce_pp", "reinforce_pp")])
 def test_paper_config_files_load(repo_root, name, algorithm):
+    from toolfeedback.plugins.policy_gradient import PolicyGradientOptions
+
     config = TrainConfig.load(repo_root / "configs" / f"{name}.toml")
     assert config.algorithm == algorithm
-    assert (config.lr, config.num_generations, config.beta, config.entropy_coef,
-            config.max_new_tokens) == (1e-6, 16, 0.001, 0.001, 1024)
+    options = PolicyGradientOptions(**config.algorithm_options)
+    assert (config.lr, config.num_generations, options.beta, options.entropy_coef,
+            config.max_new_tokens, options.use_vllm) == (1e-6, 16, 0.001, 0.001, 1024, True)
     assert config.per_device_batch_size * config.gradient_accumulation_steps * 8 == 512
 
 
@@ -71,16 +77,20 @@ def test_bad_data_line_is_named(tmp_path, tiny_model):  # noqa: F811
     ({"adapter": "qlora"}, "no adapter named 'qlora'"),
     ({"mode": "dream"}, "no mode named 'dream'"),
     ({"reward": "nope"}, "no reward named 'nope'"),
-    ({"adapter": "lora", "lora_preset": "upper"}, "unknown lora preset 'upper'"),
-    ({"lora_preset": "lower-mlp"}, "needs --adapter lora"),
+    ({"adapter": "lora", "adapter_options": {"preset": "upper"}},
+     r"\$\.train\.adapter\.preset: expected one of 'lower-mlp'"),
+    ({"adapter_options": {"preset": "lower-mlp"}}, r"\$\.train\.adapter: 'full' takes no options"),
+    ({"algorithm_options": {"epsilon": "wide"}}, r"\$\.train\.algorithm\.epsilon"),
+    ({"algorithm_options": {"dpo_beta": 0.1}}, r"\$\.train\.algorithm: extra fields found \(dpo_beta\)"),
+    ({"algorithm": "dpo", "algorithm_options": {"beta": 0}}, r"\$\.train\.algorithm\.beta: must be positive"),
     ({"num_generations": 1}, "at least 2"),
     # these once reached torch / TRL and ended in a traceback, or trained anyway
-    ({"lr": -1.0}, "lr must be positive"),
-    ({"per_device_batch_size": 0}, "per_device_batch_size must be at least 1"),
-    ({"limit": -1}, "limit must be at least 1"),
-    ({"tool_workers": 0}, "tool_workers must be at least 1"),
-    ({"max_steps": 0}, "max_steps must be at least 1"),
-    ({"temperature": -0.5}, "temperature must be 0 or more"),
+    ({"lr": -1.0}, "lr: must be positive"),
+    ({"per_device_batch_size": 0}, "per_device_batch_size: must be at least 1"),
+    ({"limit": -1}, "limit: must be at least 1"),
+    ({"tool_workers": 0}, "tool_workers: must be at least 1"),
+    ({"max_steps": 0}, "max_steps: must be at least 1"),
+    ({"temperature": -0.5}, "temperature: must be 0 or more"),
 ])
 def test_bad_names_and_options(tmp_path, tiny_model, change, message):  # noqa: F811
     with pytest.raises((UnknownNameError, ConfigError), match=message):
@@ -102,10 +112,11 @@ def test_cli_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--algorithm", "--adapter", "--lora-preset", "--reward", "--mode", "--config",
-                 "--max-steps", "--lr", "--num-generations", "--max-new-tokens", "--dpo-margin"):
+    for flag in ("--algorithm", "--adapter", "--algorithm-option", "--adapter-option", "--reward",
+                 "--mode", "--config", "--max-steps", "--lr", "--num-generations", "--max-new-tokens"):
         assert flag in out
-    assert "lower half of the layers" in out
+    # plugin-specific settings are options, not flags of the verb
+    assert "--lora-preset" not in out and "--dpo-margin" not in out and "[train.algorithm]" in out
     # flags default to None (so only given ones override --config) but show the real default
     assert "(default: 16)" in out and "(default: grpo)" in out and "(default: 1e-06)" in out
 
@@ -113,6 +124,12 @@ def test_cli_help_explains_every_flag(capsys):
 def test_docs_list_every_field(repo_root):
     text = (repo_root / "docs" / "training.md").read_text()
     missing = [name for name in field_help(TrainConfig) if f"`{name}`" not in text]
+    from toolfeedback.plugins.adapters import LoraOptions
+    from toolfeedback.plugins.algo_dpo import DpoOptions
+    from toolfeedback.plugins.policy_gradient import PolicyGradientOptions
+
+    for cls in (LoraOptions, DpoOptions, PolicyGradientOptions):
+        missing += [f"{cls.__name__}.{n}" for n in field_help(cls) if f"`{n}`" not in text]
     assert not missing
 
 
@@ -142,7 +159,8 @@ def test_default_batch_shape_is_accepted(tmp_path, tiny_model, algorithm):  # no
     assert args.generation_batch_size % job.config.num_generations == 0
     assert args.steps_per_generation % job.config.gradient_accumulation_steps == 0
     explicit = prepare_job(TrainConfig(model=str(tiny_model), data=str(FIXTURE), out=str(tmp_path / "o"),
-                                       algorithm=algorithm, steps_per_generation=4, num_generations=4))
+                                       algorithm=algorithm, algorithm_options={"steps_per_generation": 4},
+                                       num_generations=4))
     assert Catalog(explicit.pm).get("algorithms", algorithm).grpo_args(explicit).steps_per_generation == 4
 
 

@@ -79,7 +79,7 @@ def test_dpo_on_two_cpu_processes(tmp_path, tiny_model):
     responses.write_text("".join(json.dumps({"id": env.id, "responses": [BAD[0], good]}) + "\n"
                                  for env, (good, _) in zip(samples, GOOD)))
     out = tmp_path / "ckpt"
-    proc = launch_train(out, tiny_model, "--algorithm", "dpo", "--dpo-samples", str(responses),
+    proc = launch_train(out, tiny_model, "--algorithm", "dpo", "--algorithm-option", f"samples={responses}",
                         "--batch-size", "1", "--num-generations", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     end = end_record(out)
@@ -91,28 +91,27 @@ def test_dpo_on_two_cpu_processes(tmp_path, tiny_model):
 
 
 def test_vllm_modes_map_onto_trl_grpo_config(monkeypatch, tmp_path, tiny_model):
-    """--vllm-mode server / colocate become TRL's own GRPOConfig fields (GPU-only to run)."""
+    """The options vllm_mode server / colocate become TRL's own GRPOConfig fields (GPU-only to run)."""
     import dataclasses
     import importlib.util
 
     import torch
     from trl import GRPOConfig
 
-    from helpers.training import small_config
-    from toolfeedback.plugins.policy_gradient import vllm_args
+    from toolfeedback.plugins.policy_gradient import PolicyGradientOptions as Options, vllm_args
 
     trl_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
-    assert vllm_args(small_config(tiny_model, tmp_path)) == {"use_vllm": False}
+    assert vllm_args(Options()) == {"use_vllm": False}
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "vllm" else real_find_spec(name, *a))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    server = vllm_args(small_config(tiny_model, tmp_path, use_vllm=True, vllm_mode="server",
-                                    vllm_server_url="http://gpu7:8000", vllm_server_timeout=60.0))
+    server = vllm_args(Options(use_vllm=True, vllm_mode="server", vllm_server_url="http://gpu7:8000",
+                               vllm_server_timeout=60.0))
     assert server == {"use_vllm": True, "vllm_mode": "server",
                       "vllm_server_base_url": "http://gpu7:8000", "vllm_server_timeout": 60.0}
-    colocate = vllm_args(small_config(tiny_model, tmp_path, use_vllm=True, vllm_mode="colocate",
-                                      vllm_gpu_memory_utilization=0.4, vllm_tensor_parallel_size=2))
+    colocate = vllm_args(Options(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.4,
+                                 vllm_tensor_parallel_size=2))
     assert colocate == {"use_vllm": True, "vllm_mode": "colocate",
                         "vllm_gpu_memory_utilization": 0.4, "vllm_tensor_parallel_size": 2}
     assert set(server) | set(colocate) <= trl_fields
@@ -123,8 +122,8 @@ def test_vllm_without_a_gpu_or_a_bad_mode_is_a_one_line_error(tmp_path, capsys, 
 
     base = ["train", "--model", tiny_model, "--data", str(FIXTURE), "--out", str(tmp_path / "o"),
             "--max-steps", "1", "--num-generations", "2", "--batch-size", "2", "--quiet"]
-    assert main([*base, "--vllm-mode", "remote"]) == 2
-    assert "vllm_mode must be 'server' or 'colocate', not 'remote'" in capsys.readouterr().err
-    assert main([*base, "--use-vllm", "--vllm-mode", "colocate"]) == 2
+    assert main([*base, "--algorithm-option", "vllm_mode=remote"]) == 2
+    assert "$.train.algorithm.vllm_mode: expected one of 'server', 'colocate'" in capsys.readouterr().err
+    assert main([*base, "--algorithm-option", "use_vllm=true", "--algorithm-option", "vllm_mode=colocate"]) == 2
     err = capsys.readouterr().err
     assert "use_vllm needs a CUDA GPU and vLLM" in err and "Traceback" not in err

@@ -31,7 +31,7 @@ def test_dpo_from_samples_file_two_steps(tmp_path, tiny_model):  # noqa: F811
     responses = write_responses(tmp_path / "responses.jsonl", samples)
     observer = LogObserver()
     pm = create_plugin_manager(plugins=[observer])
-    out = train(small_config(tiny_model, tmp_path / "out", algorithm="dpo", dpo_samples=str(responses),
+    out = train(small_config(tiny_model, tmp_path / "out", algorithm="dpo", algorithm_options={"samples": str(responses)},
                              per_device_batch_size=2, lr=1e-2), pm)
     rows = [json.loads(line) for line in (out / "preferences.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [env.id for env in samples]
@@ -49,18 +49,17 @@ def test_dpo_margin_and_unknown_ids(tmp_path, tiny_model):  # noqa: F811
     responses = write_responses(tmp_path / "responses.jsonl", samples)
     pm = create_plugin_manager()
     algo = Catalog(pm).get("algorithms", "dpo")
-    job = prepare_job(small_config(tiny_model, tmp_path / "o", algorithm="dpo", dpo_samples=str(responses),
-                                   dpo_margin=1.0), pm)
+    job = prepare_job(small_config(tiny_model, tmp_path / "o", algorithm="dpo", algorithm_options={"samples": str(responses), "margin": 1.0}), pm)
     tokenizer = job.load_tokenizer()
     pairs = algo.build_pairs(job, tokenizer, algo.sample_responses(job, tokenizer), InProcessExecutor(timeout=5))
     assert [p.key for p in pairs] == [samples[2].id]  # only 4/3 - 0 exceeds the margin
     with pytest.raises(ToolfeedbackError, match="no preference pairs"):
         algo.build_trainer(prepare_job(small_config(tiny_model, tmp_path / "o2", algorithm="dpo",
-                                                    dpo_samples=str(responses), dpo_margin=2.0), pm),
+                                                    algorithm_options={"samples": str(responses), "margin": 2.0}), pm),
                            InProcessExecutor(timeout=5))
     (tmp_path / "unknown.jsonl").write_text(json.dumps({"id": "nope", "response": "x"}) + "\n")
     job = prepare_job(small_config(tiny_model, tmp_path / "o3", algorithm="dpo",
-                                   dpo_samples=str(tmp_path / "unknown.jsonl")), pm)
+                                   algorithm_options={"samples": str(tmp_path / "unknown.jsonl")}), pm)
     with pytest.raises(ToolfeedbackError, match="match no step sample"):
         algo.sample_responses(job, job.load_tokenizer())
 
@@ -93,7 +92,7 @@ def test_dpo_pairs_from_rollout_trajectories(tmp_path, tiny_model):  # noqa: F81
     pm = create_plugin_manager(plugins=[ProbeRewards()])
     algo = Catalog(pm).get("algorithms", "dpo")
     job = prepare_job(small_config(tiny_model, tmp_path / "o", algorithm="dpo", data=str(steps),
-                                   dpo_samples=str(traj), reward="content_length"), pm)
+                                   algorithm_options={"samples": str(traj)}, reward="content_length"), pm)
     tokenizer = job.load_tokenizer()
     responses = algo.sample_responses(job, tokenizer)
     assert len(job.samples) == 6 and len(responses) == 6  # 2 envs x 3 episodes x 1 step

@@ -134,9 +134,9 @@ def test_settings_are_checked_before_anything_runs(tmp_path, tiny_model, envs):
         ({"eval_split": "train"}, "must differ"),
         ({"train_split": "dev"}, "train_split must be one of train, test"),
         ({"min_solve_f1": 2.0}, "min_solve_f1"),
-        ({"train": {"lr_scheduler": "sometimes"}}, "unknown lr_scheduler 'sometimes'"),
-        ({"train": {"warmup_ratio": 1.5}}, "warmup_ratio must be in [0, 1)"),
-        ({"train": {"num_generations": 1}}, "num_generations must be at least 2"),
+        ({"train": {"lr_scheduler": "sometimes"}}, "$.iterate.train.lr_scheduler: unknown 'sometimes'"),
+        ({"train": {"warmup_ratio": 1.5}}, "$.iterate.train.warmup_ratio: must be in [0, 1)"),
+        ({"train": {"num_generations": 1}}, "$.iterate.train.num_generations: must be at least 2"),
         ({"train": {"algorithm": "nope"}}, "nope"),
         ({"train": {"model": "x"}}, "$.iterate.train.model: set by iterate itself"),
         ({"rollout": {"max_turns": 0}}, "max_turns"),
@@ -168,7 +168,7 @@ def test_cli_iterate_bad_option_is_one_line(cli, tmp_path, envs):
     result = cli("iterate", "--model", str(tmp_path), "--envs", path, "--out", str(tmp_path / "o"),
                  "--train-option", "lr-scheduler=weekly")
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "unknown lr_scheduler 'weekly'" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "$.iterate.train.lr_scheduler: unknown 'weekly'" in result.stderr
     result = cli("iterate", "--model", str(tmp_path), "--envs", path, "--out", str(tmp_path / "o"),
                  "--train-option", "nonsense")
     assert result.returncode == 2 and "expected KEY=VALUE" in result.stderr

@@ -119,11 +119,11 @@ def test_schedule_default_is_verls_constant_and_warmup_maps_onto_transformers(tm
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"lr_scheduler": "weekly"}, "unknown lr_scheduler 'weekly'"),
-    ({"warmup_ratio": 1.0}, "warmup_ratio must be in [0, 1)"),
-    ({"warmup_steps": -1}, "warmup_steps must be 0 or more"),
-    ({"threads": -2}, "threads must be 0 or more"),
-    ({"split": "dev"}, "split must be one of train, test"),
+    ({"lr_scheduler": "weekly"}, "lr_scheduler: unknown 'weekly'"),
+    ({"warmup_ratio": 1.0}, "warmup_ratio: must be in [0, 1)"),
+    ({"warmup_steps": -1}, "warmup_steps: must be 0 or more"),
+    ({"threads": -2}, "threads: must be 0 or more"),
+    ({"split": "dev"}, "split: expected one of 'train', 'test'"),
 ])
 def test_bad_train_options_are_config_errors(tmp_path, tiny_model, changes, message):
     with pytest.raises(ConfigError) as info:
@@ -185,7 +185,7 @@ def test_rollout_and_eval_splits(tmp_path):
         assert got == expected and summary["episodes"] == len(expected)
     report = evaluate(EvalConfig(trajectories=str(traj), data=str(envs), split="test"))
     assert list(report["by_split"]) == ["test"] and report["overall"]["episodes"] == len(tests)
-    with pytest.raises(ConfigError, match="split: must be train or test"):
+    with pytest.raises(ConfigError, match="split: expected one of 'train', 'test'"):
         RolloutConfig(model="s", envs=str(envs), out=str(traj), split="dev").validate()
 
 

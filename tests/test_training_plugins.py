@@ -1,4 +1,4 @@
-"""The training plugins satisfy their protocols and are registered by entry points.
+"""The training plugins satisfy their base classes and are registered by entry points.
 
 Hooks implemented here: ``register_algorithms`` (grpo, reinforce_pp, dpo),
 ``register_adapters`` (full, lora) and ``register_commands`` (train).
@@ -28,4 +28,5 @@ def test_entry_points_register_the_names():
 
 def test_blocking_an_algorithm_plugin_removes_only_it():
     catalog = Catalog(create_plugin_manager(block=["algo_dpo"]))
-    assert catalog.names("algorithms") == ["grpo", "reinforce_pp"]
+    assert "dpo" not in catalog.names("algorithms")
+    assert {"grpo", "reinforce_pp"} <= set(catalog.names("algorithms"))

@@ -81,11 +81,11 @@ def test_lora_lower_mlp_trains_only_adapter_weights(tmp_path, tiny_model):  # no
     from transformers import AutoModelForCausalLM
 
     pm = create_plugin_manager(plugins=[ProbeRewards()])
-    out = train(small_config(tiny_model, tmp_path / "out", adapter="lora", lora_preset="lower-mlp",
-                             lora_r=4, reward=REWARD, merge_lora=True, lr=5e-2), pm)
+    out = train(small_config(tiny_model, tmp_path / "out", adapter="lora", reward=REWARD, lr=5e-2,
+                             adapter_options={"preset": "lower-mlp", "r": 4, "merge": True}), pm)
     saved = json.loads((out / "adapter_config.json").read_text())
     assert saved["layers_to_transform"] == [0] and set(saved["target_modules"]) == {"gate_proj", "up_proj", "down_proj"}
-    assert json.loads((out / "train_config.json").read_text())["lora_preset"] == "lower-mlp"
+    assert json.loads((out / "train_config.json").read_text())["adapter_options"]["preset"] == "lower-mlp"
     base = AutoModelForCausalLM.from_pretrained(tiny_model, local_files_only=True)
     original = {n: p.detach().clone() for n, p in base.named_parameters()}
     tuned = PeftModel.from_pretrained(base, out)

@@ -23,6 +23,24 @@ STAGES = ("decompose", "document", "integrate", "scale", "deploy")
 STRATEGIES = {"generalize": 1.0, "expand": 1.0, "types": 1.0, "distractors": 2.0}
 
 
+def parse_stages(spec: str | None, default: str) -> dict[str, str]:
+    """``{stage: implementation name}`` from ``--stages``: ``procedural`` (every stage),
+    ``procedural,scale=mine`` (one stage replaced), ``scale=mine`` (the others: ``default``)."""
+    parts = [p.strip() for p in (spec or "").split(",") if p.strip()]
+    bare = [p for p in parts if "=" not in p]
+    if len(bare) > 1:
+        raise ValueError(f"stages: {spec!r}: at most one NAME for every stage, then STAGE=NAME")
+    chosen = dict.fromkeys(STAGES, bare[0] if bare else default)
+    for part in parts:
+        if "=" not in part:
+            continue
+        stage, _, name = (x.strip() for x in part.partition("="))
+        if stage not in STAGES or not name:
+            raise ValueError(f"stages: {part!r}: expected STAGE=NAME with STAGE one of {', '.join(STAGES)}")
+        chosen[stage] = name
+    return chosen
+
+
 def parse_scale(spec: str) -> dict[str, float]:
     """``"generalize:0.5,expand,distractors:3"`` -> ``{name: intensity}``; ``"none"`` -> ``{}``.
 
@@ -121,3 +139,5 @@ class StageContext:
     executor: Any = None
     generator: Any = None
     resources: dict[str, Any] = attrs.Factory(dict)
+    #: each stage's ``Options`` instance (``None`` when it declares none), by stage name
+    options: dict[str, Any] = attrs.Factory(dict)

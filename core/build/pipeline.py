@@ -15,7 +15,7 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from .construction import STAGES, Rejected, StageContext, parse_scale
+from .construction import STAGES, Rejected, StageContext, parse_scale, parse_stages
 from ..errors import ConfigError, ToolfeedbackError
 from ..runtime.executor import make_executor
 from ..progress import progress_bar
@@ -44,9 +44,18 @@ class BuildConfig:
     world_size: float = field(default=0.0, metadata={
         "help": "scale of the procedural world (entities per type); 0 = grow with n, max(1, n/4000)"})
     balanced: bool = field(default=True, metadata={"help": "cycle through patterns instead of drawing them"})
-    stages: str | None = field(default=None, metadata={"help": "stage implementation (procedural, llm); default: the source's"})
+    stages: str | None = field(default=None, metadata={
+        "help": "stage implementations: NAME for every stage (procedural, llm), and/or STAGE=NAME "
+                "to replace one (procedural,scale=mine); default: the source's", "plugin": "stages",
+        "option_flag": "--stage-option"})
+    stages_options: dict[str, Any] = field(factory=dict, metadata={
+        "help": "options of the chosen stages ([build.stages] table, --stage-option); each stage "
+                "receives the ones it declares"})
     input: str | None = field(default=None, metadata={"help": "input file (jsonl and ftrl sources)"})
-    backend: str = field(default="openai", metadata={"help": "generation backend of the llm stages"})
+    backend: str = field(default="openai", metadata={"help": "generation backend of the llm stages",
+                                                     "plugin": "backends"})
+    backend_options: dict[str, Any] = field(factory=dict, metadata={
+        "help": "the backend's own options ([build.backend] table, --backend-option)"})
     model: str | None = field(default=None, metadata={"help": "generator model name (llm stages)"})
     base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible server URL (llm stages)"})
     retries: int = field(default=2, metadata={"help": "extra attempts per llm stage output before rejecting"})
@@ -77,10 +86,11 @@ class BuildConfig:
         for p in self.patterns:
             if p not in ALL_PATTERNS:
                 problems.append(f"unknown pattern {p!r}; expected some of {', '.join(ALL_PATTERNS)}")
-        try:
-            parse_scale(self.scale)
-        except ValueError as exc:
-            problems.append(str(exc))
+        for parse in (lambda: parse_scale(self.scale), lambda: parse_stages(self.stages, "procedural")):
+            try:
+                parse()
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -141,8 +151,11 @@ def _make_generator(config: BuildConfig, pm) -> Any:
 
     if not config.model:
         raise ConfigError("the llm stages need --model (and --base-url for an OpenAI-compatible server)")
-    options = {"base_url": config.base_url} if config.base_url else {}
-    return Catalog(pm).get("backends", config.backend).load(config.model, **options)
+    from ..generation import load_backend
+
+    return load_backend(Catalog(pm).get("backends", config.backend), config.model,
+                        config.backend_options, path="$.build.backend",
+                        hints={"base_url": config.base_url})
 
 
 def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
@@ -162,19 +175,19 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
     pm = pm or create_plugin_manager()
     catalog = Catalog(pm)
     source = catalog.get("sources", config.source)
-    impl = config.stages or getattr(source, "default_stages", None) or "procedural"
-    stages = [catalog.get("stages", f"{stage}:{impl}") for stage in STAGES]
-    if hasattr(source, "check"):  # before the output file is opened (and truncated)
-        source.check(config)
+    chosen = parse_stages(config.stages, source.default_stages)
+    stages = [catalog.get("stages", f"{stage}:{chosen[stage]}") for stage in STAGES]
+    stage_options = resolve_stage_options(stages, config.stages_options)
+    source.check(config)  # before the output file is opened (and truncated)
     own_executor = executor is None
     executor = executor or make_executor(config.executor, timeout=config.timeout)
-    own_generator = generator is None and impl == "llm"
+    own_generator = generator is None and any(stage.needs_generator for stage in stages)
     if own_generator:
         generator = _make_generator(config, pm)
-    ctx = StageContext(config=config, executor=executor, generator=generator)
+    ctx = StageContext(config=config, executor=executor, generator=generator, options=stage_options)
     summary = BuildSummary()
     start = time.perf_counter()
-    total = config.n if config.source == "procedural" else None
+    total = source.expected_count(config)
     # Verification of a few environments overlaps construction of the next ones (the
     # sandbox is thread-safe and its workers are other processes); results are taken in
     # order, so the output and the hook calls keep the source's order.
@@ -229,6 +242,27 @@ def build(config: BuildConfig, pm=None, *, quiet: bool = True, executor=None,
         if own_generator and generator is not None:
             generator.close()
     return summary
+
+
+def resolve_stage_options(stages, values: dict[str, Any]) -> dict[str, Any]:
+    """``{stage: Options or None}``: each chosen stage gets the keys of ``values`` its
+    ``Options`` declares; a key no chosen stage declares is an error."""
+    import attrs
+
+    from ..plugin_options import options_class, resolve_options
+
+    values = dict(values or {})
+    out, used = {}, set()
+    for impl in stages:
+        cls = options_class(impl)
+        names = {f.name for f in attrs.fields(cls)} if cls is not None else set()
+        mine = {k: v for k, v in values.items() if k in names}
+        used |= set(mine)
+        out[impl.stage] = resolve_options(impl, mine, path="$.build.stages")
+    unknown = sorted(set(values) - used)
+    if unknown:
+        raise ConfigError(f"$.build.stages: no chosen stage takes option(s) {', '.join(unknown)}")
+    return out
 
 
 def _construct(item, stages, ctx) -> tuple[Environment | None, str | None, str | None]:

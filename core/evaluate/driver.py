@@ -21,6 +21,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from ..checks import at_least, non_negative, one_of
 from ..errors import ConfigError, ToolfeedbackError
 
 
@@ -29,43 +30,50 @@ class EvalConfig:
     """What to evaluate and how (TOML section ``[eval]`` or ``toolfeedback eval`` flags)."""
 
     evaluator: str = field(default="solve", metadata={
-        "help": "evaluator name: solve, toolhop, taubench, rotbench, bfcl, lm_eval, or a plugin's"})
+        "help": "evaluator name: solve, toolhop, taubench, rotbench, bfcl, lm_eval, or a plugin's",
+        "plugin": "evaluators", "metavar": "NAME"})
+    evaluator_options: dict[str, Any] = field(factory=dict, metadata={
+        "help": "the evaluator's own options ([eval.evaluator] table, --evaluator-option)"})
     trajectories: str | None = field(default=None, metadata={
         "help": "trajectories JSONL (from `toolfeedback rollout`) to score without a model (solve)"})
     data: str | None = field(default=None, metadata={
         "help": "input data: environments JSONL (solve) or a benchmark file/folder; "
                 "benchmarks default to ../shared/data/<bench> beside the repository"})
     model: str | None = field(default=None, metadata={"help": "model directory (or server model name)"})
-    backend: str = field(default="hf", metadata={"help": "generation backend: hf, openai, vllm, ..."})
+    backend: str = field(default="hf", metadata={"help": "generation backend: hf, openai, vllm, ...",
+                                                 "plugin": "backends", "metavar": "NAME"})
+    backend_options: dict[str, Any] = field(factory=dict, metadata={
+        "help": "the backend's own options ([eval.backend] table, --backend-option)"})
     tool_format: str = field(default="hermes", metadata={"help": "tool-call format: hermes, llama3, openai"})
     mode: str = field(default="no-think", metadata={"help": "inference mode: no-think, think, think-prompted"})
-    max_turns: int = field(default=0, metadata={
+    max_turns: int = field(default=0, validator=non_negative(" (the default)"), metadata={
         "help": "assistant turns per episode; 0 = the benchmark's default (solve 20, toolhop 9, taubench 30)"})
-    max_new_tokens: int = field(default=0, metadata={
+    max_new_tokens: int = field(default=0, validator=non_negative(" (the default)"), metadata={
         "help": "token budget per response; 0 = the mode's default (1024, 8192 when thinking)"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
-    limit: int = field(default=0, metadata={"help": "evaluate only the first N records (0 = all)"})
-    split: str | None = field(default=None, metadata={
+    temperature: float = field(default=0.0, validator=non_negative(" (0: greedy)"), metadata={
+        "help": "sampling temperature; 0 = greedy"})
+    limit: int = field(default=0, validator=non_negative(" (0: all)"), metadata={
+        "help": "evaluate only the first N records (0 = all)"})
+    split: str | None = field(default=None, validator=one_of(("train", "test")), metadata={
         "help": "solve: score only environments of this split, train or test (default: all)"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
+    threads: int = field(default=0, validator=non_negative(" (0: automatic)"), metadata={
+        "help": "torch CPU threads (0: automatic)"})
     subset: str = field(default="", metadata={
         "help": "benchmark part: toolhop scenario (direct|mandatory|free), rotbench files "
                 "(clean,slight,Third_Turn/clean; default all present), bfcl categories "
                 "(simple_python,live_simple,multi_turn_base,...; default all present)"})
-    scoring: str = field(default="official", metadata={
+    scoring: str = field(default="official", validator=one_of(("official", "ftrl")), metadata={
         "help": "benchmark rules: official (the benchmark's own scorer) or ftrl (the FTRL "
                 "release's evaluation script); rotbench, taubench"})
-    trials: int = field(default=1, metadata={
+    trials: int = field(default=1, validator=at_least(1), metadata={
         "help": "taubench: trials per task; pass^k is reported for every k up to this"})
     user_backend: str = field(default="", metadata={
         "help": "taubench: backend of the simulated user (default: the agent's own; "
                 "'none' = no user, the instruction is the only user turn)"})
     user_model: str | None = field(default=None, metadata={
         "help": "taubench: model of the simulated user (default: --model)"})
-    tasks: tuple[str, ...] = field(default=(), metadata={
-        "help": "lm_eval task names (our local ones: tf_arith, tf_mc); cached hub tasks work offline too"})
-    num_fewshot: int | None = field(default=None, metadata={"help": "lm_eval few-shot examples"})
-    batch_size: int = field(default=8, metadata={"help": "generation / lm_eval batch size"})
+    batch_size: int = field(default=8, validator=at_least(1), metadata={
+        "help": "generation / lm_eval batch size"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if available)"})
     shard: str = field(default="", metadata={
         "help": "I/N: evaluate only records I, I+N, I+2N, ... (what each shard of --runner runs; "
@@ -82,8 +90,10 @@ def evaluate(config: EvalConfig, pm=None) -> dict[str, Any]:
     from ..registry import Catalog
 
     pm = pm if pm is not None else create_plugin_manager()
-    evaluator = Catalog(pm).get("evaluators", config.evaluator)
+    catalog = Catalog(pm)
+    evaluator = catalog.get("evaluators", config.evaluator)
     check_config(config)
+    evaluator_options(config, evaluator)  # bad options fail before any (long) evaluation
     report = {"evaluator": config.evaluator, **evaluator.evaluate(config, pm)}
     write_report(config, report)
     return report
@@ -98,24 +108,8 @@ def write_report(config: EvalConfig, report: dict[str, Any]) -> None:
 
 
 def check_config(config: EvalConfig) -> None:
-    """Refuse nonsense numbers and unusable output paths before any (long) evaluation runs."""
-    for name in ("limit", "max_turns", "max_new_tokens"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name}: must be 0 (the default) or more")
-    if config.scoring not in ("official", "ftrl"):
-        raise ConfigError(f"scoring: unknown {config.scoring!r} (known: official, ftrl)")
-    if config.trials < 1:
-        raise ConfigError("trials: must be at least 1")
-    if config.batch_size < 1:
-        raise ConfigError("batch_size: must be at least 1")
-    if config.num_fewshot is not None and config.num_fewshot < 0:
-        raise ConfigError("num_fewshot: must be 0 or more")
-    if not config.temperature >= 0:
-        raise ConfigError("temperature: must be 0 (greedy) or more")
-    if config.split is not None and config.split not in ("train", "test"):
-        raise ConfigError(f"split: must be train or test (got {config.split!r})")
-    if config.threads < 0:
-        raise ConfigError("threads: must be 0 (automatic) or more")
+    """Refuse unusable output paths before any (long) evaluation runs (numbers are checked
+    by the field validators)."""
     if config.shard:
         shard_of(config)
     for flag, path in (("--out", config.out), ("--predictions", config.predictions)):
@@ -163,6 +157,16 @@ def take_shard(records: list, config: EvalConfig) -> list:
     return records if part is None else records[part[0]::part[1]]
 
 
+def evaluator_options(config: EvalConfig, evaluator: Any) -> Any:
+    """The evaluator's ``Options`` from ``config.evaluator_options`` (``None`` if it has none).
+
+    Evaluators with options call this in ``evaluate``; errors read ``$.eval.evaluator.key: ...``.
+    """
+    from ..plugin_options import resolve_options
+
+    return resolve_options(evaluator, config.evaluator_options, path="$.eval.evaluator")
+
+
 def require_model(config: EvalConfig) -> str:
     """The model path, or a clear error."""
     if not config.model:
@@ -174,27 +178,26 @@ def sampling(config: EvalConfig, mode) -> Any:
     """SamplingParams from the config and the mode's default budget."""
     from ..generation import SamplingParams
 
-    budget = config.max_new_tokens or getattr(mode, "default_max_new_tokens", 1024)
+    budget = config.max_new_tokens or mode.default_max_new_tokens
     return SamplingParams(max_new_tokens=budget, temperature=config.temperature)
 
 
 def load_runtime(config: EvalConfig, pm, *, require_tools: bool = True) -> dict[str, Any]:
     """Generator, tool format and mode named by the config (backend loaded once)."""
+    from ..generation import load_backend
     from ..registry import Catalog
 
     catalog = Catalog(pm)
     mode = catalog.get("modes", config.mode)
     fmt = catalog.get("tool_formats", config.tool_format)
     backend = catalog.get("backends", config.backend)
-    options: dict[str, Any] = {"batch_size": config.batch_size}
-    if config.device:
-        options["device"] = config.device
+    # offered to every backend, received only by those declaring them (hf); the user's
+    # --backend-option values win
+    hints: dict[str, Any] = {"batch_size": config.batch_size, "device": config.device}
     if not require_tools:
-        options["require_tools"] = False
-    # Only the options this backend declares (hf takes these; openai refuses them).
-    known = getattr(backend, "options", ())
-    options = {k: v for k, v in options.items() if k in known}
-    generator = backend.load(require_model(config), **options)
+        hints["require_tools"] = False
+    generator = load_backend(backend, require_model(config), config.backend_options,
+                             path="$.eval.backend", hints=hints)
     from ..threads import set_threads
 
     set_threads(config.threads)

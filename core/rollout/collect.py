@@ -9,8 +9,9 @@ from typing import Any
 
 from attrs import field, frozen
 
+from ..checks import at_least, in_range, non_negative, one_of, positive
 from ..errors import ConfigError, InputError
-from ..generation import SamplingParams
+from ..generation import SamplingParams, load_backend
 from ..progress import progress_bar
 from ..runtime.executor import make_executor
 from .engine import Policy, RolloutEngine
@@ -20,62 +21,55 @@ class RolloutConfig:
     """Settings of ``toolfeedback rollout`` (TOML section ``[rollout]``)."""
 
     model: str = field(metadata={"help": "model directory (hf) or served model name (openai)"})
-    envs: str = field(metadata={"help": "environments JSONL (FTRL format)"})
-    out: str = field(metadata={"help": "trajectories JSONL to write (appended on resume)"})
+    envs: str = field(metadata={"help": "environments JSONL (FTRL format)", "metavar": "FILE"})
+    out: str = field(metadata={"help": "trajectories JSONL to write (appended on resume)",
+                               "metavar": "FILE"})
     samples_out: str | None = field(default=None, metadata={
-        "help": "also write FTRL-format step samples here"})
-    backend: str = field(default="hf", metadata={"help": "generation backend (hf, openai, vllm)"})
+        "help": "also write FTRL-format step samples (training prompts) here", "metavar": "FILE"})
+    backend: str = field(default="hf", metadata={"help": "generation backend (hf, openai, vllm)",
+                                                 "plugin": "backends", "metavar": "NAME"})
     backend_options: dict[str, Any] = field(factory=dict, metadata={
         "help": "backend options (hf: device, dtype; openai: base_url, api_key, ...)"})
     mode: str = field(default="no-think", metadata={"help": "inference mode: no-think, think, think-prompted"})
     tool_format: str = field(default="hermes", metadata={"help": "tool-call format to parse responses with"})
     reward: str = field(default="solve_f1", metadata={"help": "step reward (name or weighted mix)"})
-    batch_size: int = field(default=32, metadata={"help": "episodes generated together per turn"})
-    max_turns: int = field(default=20, metadata={"help": "assistant turns per episode at most"})
-    max_new_tokens: int | None = field(default=None, metadata={
+    batch_size: int = field(default=32, validator=at_least(1), metadata={
+        "help": "episodes generated together per turn"})
+    max_turns: int = field(default=20, validator=at_least(1), metadata={
+        "help": "assistant turns per episode at most"})
+    max_new_tokens: int | None = field(default=None, validator=at_least(1), metadata={
         "help": "token budget per response (default: mode's, 1024 no-think / 8192 think)"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: greedy)"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
-    n_samples: int = field(default=1, metadata={"help": "episodes per environment (needs temperature > 0 when > 1)"})
+    temperature: float = field(default=0.0, validator=non_negative(" (0: greedy)"), metadata={
+        "help": "sampling temperature (0: greedy)"})
+    top_p: float = field(default=1.0, validator=in_range(0, 1, low_open=True), metadata={
+        "help": "nucleus sampling mass"})
+    n_samples: int = field(default=1, validator=at_least(1), metadata={
+        "help": "episodes per environment (needs temperature > 0 when > 1)"})
     seed: int | None = field(default=0, metadata={"help": "sampling seed"})
-    limit: int | None = field(default=None, metadata={"help": "use only the first N environments"})
-    split: str | None = field(default=None, metadata={
+    limit: int | None = field(default=None, validator=at_least(1, " (leave it out for every environment)"),
+                              metadata={"help": "use only the first N environments"})
+    split: str | None = field(default=None, validator=one_of(("train", "test")), metadata={
         "help": "run only environments of this split: train | test (default: every one)"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
-    on_error: str = field(default="stop", metadata={"help": "bad environment lines: stop or skip"})
-    workers: int = field(default=2, metadata={"help": "sandbox worker processes"})
-    tool_timeout: float = field(default=10.0, metadata={"help": "seconds per tool call"})
-    resume: bool = field(default=True, metadata={"help": "keep finished episodes of --out and run the rest"})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar on a terminal"})
+    threads: int = field(default=0, validator=non_negative(" (0: automatic)"), metadata={
+        "help": "torch CPU threads (0: automatic)"})
+    on_error: str = field(default="stop", metadata={
+        "help": "invalid environment lines: stop at the first or skip them, reporting how many",
+        "choices": ("stop", "skip")}, validator=one_of(("stop", "skip")))
+    workers: int = field(default=2, validator=at_least(1), metadata={"help": "sandbox worker processes"})
+    tool_timeout: float = field(default=10.0, validator=positive(), metadata={
+        "help": "seconds per tool call"})
+    resume: bool = field(default=True, metadata={
+        "help": "overwrite --out instead of resuming it (keeping its finished episodes)",
+        "flag": "--no-resume"})
+    progress: bool = field(default=True, metadata={
+        "help": "no progress bar, no summary (default: a progress bar on a terminal)",
+        "flag": "--quiet"})
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values that cannot work."""
-        if self.batch_size < 1:
-            raise ConfigError("batch_size: must be at least 1")
-        if self.max_turns < 1:
-            raise ConfigError("max_turns: must be at least 1")
-        if self.n_samples < 1:
-            raise ConfigError("n_samples: must be at least 1")
+        """Raise :class:`ConfigError` for combinations that cannot work (single fields are
+        checked by their validators)."""
         if self.n_samples > 1 and self.temperature <= 0:
             raise ConfigError("n_samples > 1 needs temperature > 0 (greedy decoding repeats one episode)")
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ConfigError("max_new_tokens: must be at least 1")
-        if self.on_error not in ("stop", "skip"):
-            raise ConfigError("on_error: expected 'stop' or 'skip'")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError("limit: must be at least 1 (leave it out for every environment)")
-        if self.workers < 1:
-            raise ConfigError("workers: must be at least 1")
-        if not self.temperature >= 0:
-            raise ConfigError("temperature: must be 0 (greedy) or more")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError("top_p: must be in (0, 1]")
-        if not self.tool_timeout > 0:
-            raise ConfigError("tool_timeout: must be a positive number of seconds")
-        if self.split is not None and self.split not in ("train", "test"):
-            raise ConfigError(f"split: must be train or test (got {self.split!r})")
-        if self.threads < 0:
-            raise ConfigError("threads: must be 0 (automatic) or more")
 
 
 def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) -> dict[str, Any]:
@@ -112,10 +106,10 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     own_gen, own_exec = generator is None, executor is None
     try:
         if own_gen:
-            generator = catalog.get("backends", config.backend).load(config.model,
-                                                                     **config.backend_options)
+            generator = load_backend(catalog.get("backends", config.backend), config.model,
+                                     config.backend_options, path="$.rollout.backend")
         set_threads(config.threads)  # after the backend loaded torch, if it uses torch
-        if mode.name == "think" and getattr(generator, "supports_thinking", True) is False:
+        if mode.native_thinking and getattr(generator, "supports_thinking", True) is False:
             if own_gen:
                 generator.close()
             raise ConfigError(f"model {config.model!r}: its chat template has no enable_thinking "

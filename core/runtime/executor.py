@@ -1,4 +1,7 @@
-"""How tool calls get executed: the :class:`Executor` interface and the release's baseline.
+"""How tool calls get executed: :func:`make_executor` and the release's baseline.
+
+The :class:`Executor` interface lives in :mod:`toolfeedback.runtime.executor_interface`
+(re-exported here), which the sandbox imports too: the sandbox never imports this module.
 
 The real executor is the sandbox (:mod:`toolfeedback.runtime.sandbox`): persistent worker
 processes, limits, isolation. :class:`InProcessExecutor` reproduces what the FTRL release
@@ -9,41 +12,11 @@ unsafe and kept only as the reference the sandbox is checked and benchmarked aga
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any
 
+from .executor_interface import DEFAULT_TIMEOUT, Executor, error_text  # noqa: F401 - re-exported
 from .matching import serialize_output
 from ..types import ToolCall, ToolResult
-
-DEFAULT_TIMEOUT = 10.0
-
-
-def error_text(name: str, reason: str) -> str:
-    """The tool message for a failed call, worded exactly as the release words it."""
-    return f"an error occured when call {name}: {reason}"
-
-
-@runtime_checkable
-class Executor(Protocol):
-    """Runs the tool calls of one assistant step.
-
-    ``env_key`` identifies the environment's code (compiled once per key and reused);
-    ``codes`` maps tool name -> Python source; ``episode`` names the episode whose state a
-    stateful tool (first parameter ``data``) reads and mutates; ``state`` is that
-    episode's initial database, used the first time the episode is seen. Results come
-    back in call order; a failing call gives ``ok=False`` and an error text, never raises.
-    """
-
-    def run_calls(self, env_key: str, codes: Mapping[str, str], calls: Sequence[ToolCall], *,
-                  episode: str | None = None, state: Any = None,
-                  timeout: float | None = None) -> list[ToolResult]:
-        """Execute ``calls`` in order and return one :class:`ToolResult` each."""
-
-    def end_episode(self, episode: str) -> None:
-        """Forget an episode's state."""
-
-    def close(self) -> None:
-        """Release workers and resources."""
-
 
 class InProcessExecutor:
     """The FTRL release's way (unsafe baseline): exec per call in this process, thread timeout."""

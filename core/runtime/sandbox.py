@@ -1,6 +1,6 @@
 """Run untrusted tool code in a pool of persistent, limited worker processes.
 
-:class:`Sandbox` satisfies :class:`~toolfeedback.runtime.executor.Executor`. Each worker is a
+:class:`Sandbox` satisfies :class:`~toolfeedback.runtime.executor_interface.Executor`. Each worker is a
 fresh ``python -I -S`` running :mod:`toolfeedback.runtime.sandbox_worker` (stdlib only) under
 resource limits and an audit hook; see that module for what is refused inside. This
 side enforces what a worker cannot be trusted with:
@@ -30,7 +30,7 @@ import time
 import zlib
 from typing import Any, Mapping, Sequence
 
-from .executor import DEFAULT_TIMEOUT, error_text
+from .executor_interface import DEFAULT_TIMEOUT, error_text
 from ..types import ToolCall, ToolResult
 from .sandbox_process import _STARTUP_GRACE, _Slot, _Worker, _WorkerGone
 

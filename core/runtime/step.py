@@ -170,7 +170,7 @@ def response_parts(response: Any, tool_format) -> tuple[str | None, str | None, 
     ``text``, ``reasoning`` and ``tool_calls``.
     """
     if isinstance(response, str):
-        if not getattr(tool_format, "structured", False):
+        if not tool_format.structured:
             return response, None, ()
         try:
             message = json.loads(response)
@@ -200,7 +200,7 @@ def parse_response(tool_format, text: str | None, tool_calls: Sequence[Any] = ()
     OpenAI-compatible server, or a message) are decoded from the structure, whatever the
     format: the server already parsed the markup out of the text. A structured format
     (``openai``) never looks for calls in the text; the others parse the text."""
-    if tool_calls or getattr(tool_format, "structured", False):
+    if tool_calls or tool_format.structured:
         calls = tuple(c for c in (decode_tool_call(e) for e in tool_calls) if c)
         raw = json.dumps([e for e in tool_calls], ensure_ascii=False, default=str) if tool_calls else (text or "")
         return ParsedMessage(content=text, calls=calls, raw=raw)

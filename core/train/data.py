@@ -20,10 +20,8 @@ from ..errors import ToolfeedbackError
 def render_prompt(tokenizer, env, mode) -> str:
     """The prompt text of one step sample: chat template + tools + the mode's kwargs."""
     messages = list(env.messages)
-    prepare = getattr(mode, "prepare_messages", None)
-    if prepare is not None:
-        messages = prepare(messages)
-    kwargs = dict(mode.template_kwargs()) if hasattr(mode, "template_kwargs") else {}
+    messages = mode.prepare_messages(messages)
+    kwargs = dict(mode.template_kwargs())
     tools = [t.to_openai() for t in env.tools] or None
     try:
         return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,

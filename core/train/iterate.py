@@ -58,20 +58,20 @@ class IterateConfig:
     """Settings of ``toolfeedback iterate`` (TOML ``[iterate]``, with the stage tables
     ``[iterate.rollout]``, ``[iterate.train]`` and ``[iterate.eval]``)."""
 
-    model: str = field(default="", metadata={"help": "the starting model directory"})
-    envs: str = field(default="", metadata={
-        "help": "environments JSONL holding both splits (e.g. from `toolfeedback build`)"})
-    out: str = field(default="", metadata={"help": "output directory (re-run to resume)"})
+    model: str = field(default="", metadata={"help": "the starting model directory", "metavar": "DIR"})
+    envs: str = field(default="", metadata={"metavar": "FILE", "help": "environments JSONL holding "
+                                            "both splits (e.g. from `toolfeedback build`)"})
+    out: str = field(default="", metadata={"help": "output directory (re-run to resume)", "metavar": "DIR"})
     iterations: int = field(default=1, metadata={"help": "collect -> train -> eval rounds"})
     mode: str = field(default="no-think", metadata={
-        "help": "inference mode of every stage: no-think, think, think-prompted"})
-    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage"})
-    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on"})
-    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on"})
+        "help": "inference mode of every stage: no-think, think, think-prompted", "metavar": "NAME"})
+    tool_format: str = field(default="hermes", metadata={"help": "tool-call format of every stage", "metavar": "NAME"})
+    train_split: str = field(default="train", metadata={"help": "split the rollouts collect on", "metavar": "NAME"})
+    eval_split: str = field(default="test", metadata={"help": "held-out split evaluated on", "metavar": "NAME"})
     eval_start: bool = field(default=True, metadata={
         "help": "also evaluate the starting model (iter-0/eval), the baseline of every gain"})
     min_solve_f1: float = field(default=1.0, metadata={
-        "help": "trajectory data (sft): keep episodes whose Solve-F1 is at least this"})
+        "help": "trajectory data (sft): keep episodes whose Solve-F1 is at least this", "metavar": "F"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bars, no per-stage lines"})
     rollout: dict[str, Any] = field(factory=dict, metadata={
@@ -105,13 +105,16 @@ class IterateConfig:
 
 def _stage_config(cls, config: IterateConfig, table: str, values: dict[str, Any]):
     from ..config import config_from_dict
+    from ..plugin_options import split_plugin_tables
 
     given = getattr(config, table)
     for key in OWNED[table]:
         if key in given:
             raise ConfigError(f"$.iterate.{table}.{key}: set by iterate itself; "
                               f"{'give it in [iterate]' if key in ('mode', 'tool_format', 'threads') else 'remove it'}")
-    return config_from_dict(cls, {**given, **values}, path=f"$.iterate.{table}")
+    # a plugin's table ([iterate.train.algorithm], name + options) as in [train]
+    data = split_plugin_tables(cls, {**given, **values})
+    return config_from_dict(cls, data, path=f"$.iterate.{table}")
 
 
 def rollout_config(config: IterateConfig, model: str, where: Path, *, table: str, k: int):
@@ -134,23 +137,33 @@ def rollout_config(config: IterateConfig, model: str, where: Path, *, table: str
     return rc
 
 
-def train_config(config: IterateConfig, model: str, data: str, out: Path, k: int):
-    """The :class:`TrainConfig` of iteration ``k`` (LoRA adapters also saved merged)."""
+def train_config(config: IterateConfig, model: str, data: str, out: Path, k: int, pm=None):
+    """The :class:`TrainConfig` of iteration ``k``; with ``pm``, an adapter whose options have
+    ``merge`` (lora) saves itself merged unless told otherwise (the next stage loads it)."""
+    import attrs
+    from ..plugin_options import options_class
+    from ..registry import Catalog
     from .config import TrainConfig
 
     # envs: the tools of trajectory data (sft); step samples carry their own.
     values: dict[str, Any] = {"model": model, "data": data, "envs": config.envs, "out": str(out),
                               "mode": config.mode,
                               "tool_format": config.tool_format, "threads": config.threads,
-                              "quiet": config.quiet, "merge_lora": config.train.get("merge_lora", True)}
+                              "quiet": config.quiet}
     seed = config.train.get("seed", 0)
     if isinstance(seed, int) and not isinstance(seed, bool):
         values["seed"] = seed + k - 1
-    return _stage_config(TrainConfig, config, "train", values)
+    tc = _stage_config(TrainConfig, config, "train", values)
+    if pm is not None and "merge" not in tc.adapter_options:
+        cls = options_class(Catalog(pm).get("adapters", tc.adapter))
+        if cls is not None and "merge" in attrs.fields_dict(cls):
+            tc = attrs.evolve(tc, adapter_options={**tc.adapter_options, "merge": True})
+    return tc
 
 
 def check(config: IterateConfig, pm) -> Any:
     """Every setting checked before anything runs; returns the algorithm object."""
+    from ..plugin_options import resolve_options
     from ..registry import Catalog
     from .config import SPLITS, check_numbers
 
@@ -172,13 +185,13 @@ def check(config: IterateConfig, pm) -> Any:
     here = Path(config.out)
     rollout_config(config, config.model, here, table="rollout", k=1)
     rollout_config(config, config.model, here, table="eval", k=1)
-    tc = train_config(config, config.model, config.envs, here, 1)
+    tc = train_config(config, config.model, config.envs, here, 1, pm)
     check_numbers(tc)
     catalog = Catalog(pm)
     algorithm = catalog.get("algorithms", tc.algorithm)
-    adapter = catalog.get("adapters", tc.adapter)
-    if getattr(adapter, "validate", None) is not None:
-        adapter.validate(tc)
+    # the adapter's and the algorithm's options, checked now rather than at iteration 1's training
+    resolve_options(catalog.get("adapters", tc.adapter), tc.adapter_options, path="$.iterate.train.adapter")
+    resolve_options(algorithm, tc.algorithm_options, path="$.iterate.train.algorithm")
     for category, name in (("modes", config.mode), ("tool_formats", config.tool_format)):
         catalog.get(category, name)
     if data_kind(algorithm) not in ("steps", "trajectories"):
@@ -199,7 +212,7 @@ def _check_envs(path: str) -> None:
 def data_kind(algorithm) -> str:
     """What an algorithm learns from: ``"steps"`` (step samples, the default) or
     ``"trajectories"`` (whole episodes, e.g. SFT)."""
-    return str(getattr(algorithm, "data_kind", "steps"))
+    return str(algorithm.data_kind)
 
 
 # --------------------------------------------------------------------------- state
@@ -311,7 +324,7 @@ def run_train(tc, pm) -> dict[str, Any]:
     model = saved / "merged" if (saved / "merged" / "config.json").is_file() else saved
     if not (model / "config.json").is_file():
         raise ToolfeedbackError(f"{saved}: the checkpoint holds no loadable model (config.json); "
-                                f"keep merge_lora = true for adapters")
+                                f"keep the adapter option merge = true")
     logs = [r for r in read_metrics(saved / "metrics.jsonl") if r.get("event") != "end"]
     return {"checkpoint": str(saved), "model": str(model), "log_lines": len(logs),
             "last_log": logs[-1] if logs else None, "mean_reward": mean_of(logs, "reward")}
@@ -377,7 +390,7 @@ def iterate(config: IterateConfig, pm=None) -> dict[str, Any]:
         samples = state.run(f"iter-{k}/samples", lambda: build_samples(
             kind, where / "rollout", where / "samples", config.min_solve_f1), say)
         trained = state.run(f"iter-{k}/ckpt", lambda: run_train(
-            train_config(config, model, samples["data"], where / "ckpt", k), pm), say)
+            train_config(config, model, samples["data"], where / "ckpt", k, pm), pm), say)
         scored = state.run(f"iter-{k}/eval", lambda: run_eval(
             config, trained["model"], where / "eval", k, pm), say)
         rows.append({"iteration": k, "model_in": model, "model_out": trained["model"],

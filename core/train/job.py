@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputError, ToolfeedbackError
 from .config import (PAPER_BETA, PAPER_ENTROPY, SPLITS, TrainConfig,  # noqa: F401 - re-exported
                      check_numbers)
 
-#: The paper's KL coefficient (low-variance KL as a loss term) and entropy bonus.
+
 @attrs.define
 class TrainJob:
     """What an algorithm plugin receives: the resolved plugins, the data and the output dir.
@@ -53,13 +53,16 @@ class TrainJob:
     #: Every rank's ``rank_stats`` with its rank, host and pid, gathered after training
     #: (before ``after_train``); the ``train_metrics`` plugin writes it as the last line.
     ranks: list = attrs.Factory(list)
+    #: the algorithm's and the adapter's ``Options`` instances (``None``: they declare none)
+    algorithm_options: Any = None
+    adapter_options: Any = None
 
     @property
     def max_new_tokens(self) -> int:
         """The response budget: the config's, else the mode's default."""
         if self.config.max_new_tokens is not None:
             return self.config.max_new_tokens
-        return int(getattr(self.mode, "default_max_new_tokens", 1024))
+        return int(self.mode.default_max_new_tokens)
 
     @property
     def show_progress(self) -> bool:
@@ -92,7 +95,7 @@ class TrainJob:
 
     def _keeps_lora(self) -> bool:
         # a LoRA adapter plugin trains an adapter it is given on (capability, not a name)
-        return bool(getattr(self.adapter, "continues_adapter", False))
+        return bool(self.adapter.continues_adapter)
 
     def load_tokenizer(self):
         """The tokenizer with its chat template (left padding for generation)."""
@@ -104,7 +107,7 @@ class TrainJob:
             raise ToolfeedbackError(f"model {self.config.model!r}: cannot load the tokenizer ({exc})") from None
         if not tok.chat_template:
             raise ToolfeedbackError(f"model {self.config.model!r}: the tokenizer has no chat template")
-        kwargs = self.mode.template_kwargs() if hasattr(self.mode, "template_kwargs") else {}
+        kwargs = self.mode.template_kwargs()
         if "enable_thinking" in kwargs and "enable_thinking" not in str(tok.chat_template):
             # The switch would be ignored silently: think and no-think would render alike.
             raise ToolfeedbackError(
@@ -150,7 +153,7 @@ class TrainJob:
         ``model`` already carries the LoRA adapter it was loaded with)."""
         if hasattr(model, "peft_config") and hasattr(model, "merge_and_unload"):
             return None
-        return self.adapter.peft_config(model, self.config)
+        return self.adapter.peft_config(model, self.adapter_options)
 
 
 def lora_base(path: str) -> str | None:
@@ -167,7 +170,7 @@ def lora_base(path: str) -> str | None:
     if not isinstance(base, str) or not os.path.isfile(os.path.join(base, "config.json")):
         raise ToolfeedbackError(
             f"model {path!r}: a LoRA adapter whose base model {base!r} is not a local model "
-            f"directory here (run from where it was trained, or train with --merge-lora and "
+            f"directory here (run from where it was trained, or train with --adapter-option merge=true and "
             f"use {os.path.join(path, 'merged')})")
     return base
 
@@ -241,6 +244,7 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     """Resolve every name and read the data; all user errors surface here, before any model loads."""
     from ..runtime.step import make_reward
     from ..manager import create_plugin_manager
+    from ..plugin_options import resolve_options
     from ..registry import Catalog
 
     pm = pm if pm is not None else create_plugin_manager()
@@ -251,11 +255,11 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
     tool_format = catalog.get("tool_formats", config.tool_format)
     reward = make_reward(pm, config.reward)
     check_numbers(config)
+    # only what each plugin declares reaches it; errors read $.train.algorithm.<key>: ...
+    algorithm_options = resolve_options(algorithm, config.algorithm_options, path="$.train.algorithm")
+    adapter_options = resolve_options(adapter, config.adapter_options, path="$.train.adapter")
     if not config.out:
         raise ConfigError("train: no output directory given (--out DIR or [train] out = ...)")
-    validate = getattr(adapter, "validate", None)
-    if validate is not None:
-        validate(config)
     check_model_dir(config.model)
     check_out_dir(config.out, config.model)
     # An algorithm that trains on something else than step samples (sft: trajectories) reads it.
@@ -264,7 +268,8 @@ def prepare_job(config: TrainConfig, pm=None) -> TrainJob:
         read_samples(config.data, config.limit, config.split)
     out = Path(config.out)
     job = TrainJob(config=config, pm=pm, samples=samples, mode=mode, reward=reward,
-                   tool_format=tool_format, adapter=adapter, out=out)
+                   tool_format=tool_format, adapter=adapter, out=out,
+                   algorithm_options=algorithm_options, adapter_options=adapter_options)
     job.callbacks.append(make_log_callback(pm, job))
     return job
 
@@ -273,7 +278,7 @@ def train(config: TrainConfig, pm=None) -> Path:
     """Train ``config.model`` on ``config.data`` with the chosen algorithm; return the output dir.
 
     The output directory holds the checkpoint (full weights, or the LoRA adapter and,
-    with ``merge_lora``, ``merged/``), the tokenizer, ``train_config.json`` and
+    with the lora option ``merge``, ``merged/``), the tokenizer, ``train_config.json`` and
     ``metrics.jsonl``. Under ``accelerate launch`` every rank runs this; only the main
     process writes files (:mod:`toolfeedback.train.launch`).
     """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 
 def save_trained(trainer, job) -> Path:
-    """Save the model (or adapter) and tokenizer into ``job.out``; with ``merge_lora`` also a
-    merged full model under ``job.out / "merged"`` that any backend can load.
+    """Save the model (or adapter) and tokenizer into ``job.out``; when the adapter says so
+    (lora's ``merge`` option) also a merged full model under ``job.out / "merged"`` that any backend can load.
 
     Every rank calls ``save_model`` (ZeRO-3 and FSDP gather the weights collectively; the
     Trainer writes on the main process only); the rest is written by the main process.
@@ -23,7 +23,7 @@ def save_trained(trainer, job) -> Path:
             tokenizer = trainer.processing_class
             tokenizer.save_pretrained(str(staging))
             model = trainer.accelerator.unwrap_model(trainer.model)
-            if job.config.merge_lora and hasattr(model, "merge_and_unload"):
+            if job.adapter.merge_on_save(job.adapter_options) and hasattr(model, "merge_and_unload"):
                 merged = model.merge_and_unload()
                 merged.save_pretrained(str(staging / "merged"))
                 tokenizer.save_pretrained(str(staging / "merged"))

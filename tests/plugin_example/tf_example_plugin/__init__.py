@@ -1,6 +1,8 @@
-"""An example third-party toolfeedback plugin: one reward and one CLI verb."""
+"""An example third-party toolfeedback plugin: one reward (duck-typed: it has every member of
+``toolfeedback.contracts.Reward``) and one CLI verb (subclassing ``Command`` for its defaults)."""
 
 import toolfeedback
+from toolfeedback.contracts import Command
 
 
 class HitCount:
@@ -12,7 +14,7 @@ class HitCount:
         return float(getattr(outcome, "n_hits", 0))
 
 
-class Hello:
+class Hello(Command):
     name = "hello"
     help = "say hello (from the example plugin)"
 
