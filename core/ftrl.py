@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from .types import Environment, Pattern, ToolCall, ToolSpec
+from .pysource import parse as parse_source
 
 RELEASE_FIELDS = ("messages", "tools", "codes", "unsolved_set", "solve_rate", "answer",
                   "data_source", "split")
@@ -233,7 +234,7 @@ def self_contained(code: str, name: str) -> str:
     function (after its docstring), so it runs under the release's executor, where the
     function cannot see module-level names. Code already self-contained is returned as is.
     Raises ``ValueError`` when ``code`` does not define ``name``."""
-    tree = ast.parse(code)
+    tree = parse_source(code)
     target = next((n for n in reversed(tree.body) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                    and n.name == name), None)
     if target is None:
@@ -263,7 +264,7 @@ def self_contained(code: str, name: str) -> str:
 def self_contained_problem(code: str, name: str) -> str | None:
     """Why ``code`` is not a single self-contained function ``name`` (or None)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_source(code)
     except SyntaxError as exc:
         return f"does not compile: {exc.msg}"
     others = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))

@@ -27,13 +27,14 @@ from typing import Any
 
 from .ftrl import self_contained
 from .types import Environment, Pattern, ToolSpec
+from .pysource import parse as parse_source
 
 _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def clean_code(source: str) -> str:
     """Only the imports, definitions and literal assignments of ``source`` (no example calls)."""
-    tree = ast.parse(source)
+    tree = parse_source(source)
     kept = []
     for node in tree.body:
         if isinstance(node, _KEEP):
@@ -49,7 +50,7 @@ def clean_code(source: str) -> str:
 
 def defined_functions(source: str) -> list[str]:
     """Names of the top-level functions ``source`` defines."""
-    return [n.name for n in ast.parse(source).body
+    return [n.name for n in parse_source(source).body
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 

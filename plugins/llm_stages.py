@@ -27,6 +27,7 @@ from toolfeedback.generation import ChatRequest, SamplingParams
 from toolfeedback.runtime.matching import answer_matches
 from toolfeedback.types import Environment, Pattern, Scenario, SubQuestion, ToolCall, ToolSpec
 from toolfeedback.contracts import Stage
+from toolfeedback.pysource import parse as parse_source
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -199,7 +200,7 @@ def parse_code(reply: str, name: str) -> str:
     match = re.search(r"```(?:python|py)?\s*\n(.*?)```", reply, re.S)
     code = match.group(1) if match else reply
     try:
-        tree = ast.parse(code)
+        tree = parse_source(code)
     except SyntaxError as exc:
         raise ValueError(f"the code does not compile: line {exc.lineno}: {exc.msg}") from None
     if name not in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}:

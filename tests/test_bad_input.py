@@ -195,7 +195,7 @@ def test_resume_with_bad_records_is_located_and_leaves_no_tmp(tmp_path, capsys, 
 @pytest.mark.parametrize("extra, message", [
     ([], "no such directory"),
     (["--backend", "nope"], "nope"),
-    (["--backend-option", "colour=red"], "unknown option(s) colour"),
+    (["--backend-option", "colour=red"], "extra fields found (colour)"),
 ])
 def test_a_failed_rollout_leaves_no_empty_outputs(tmp_path, capsys, extra, message):
     envs, out, steps = tmp_path / "envs.jsonl", tmp_path / "t.jsonl", tmp_path / "s.jsonl"

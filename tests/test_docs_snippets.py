@@ -39,11 +39,11 @@ def test_evaluation_scorer_snippet_runs_and_prints_what_it_says():
     assert len(shown) == 2 and all(value == claimed for value, claimed in shown), shown
 
 
-def test_writing_a_plugin_section_4_works_when_the_plugin_is_also_installed():
+def test_writing_a_plugin_composition_section_works_when_the_plugin_is_also_installed():
     """Section 4 passes a module that (after section 2) an entry point loads as well."""
     from toolfeedback.plugins import rewards_solve  # stands in: loaded by its entry point too
 
-    code = python_block_after("writing-a-plugin.md", "## 4. Composition from Python")
+    code = python_block_after("writing-a-plugin.md", "## 5. Composition from Python")
     code = code.replace("plugins=[my_plugin]", "plugins=[rewards_solve]").replace('"hit_count"', '"solve_f1"')
     scope = {"rewards_solve": rewards_solve}
     exec(compile(code, "<doc>", "exec"), scope)

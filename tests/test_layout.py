@@ -30,9 +30,9 @@ MAX_LINES = 400
 # Modules allowed over the limit (empty since the sandbox rewrite split sandbox.py and
 # sandbox_worker.py); an entry needs a reason and a plan.
 OVERSIZE_ALLOWED: set[str] = set()
-# TEMPORARY: Sandbox(...) returns a StrictSandbox (its subclass, in sandbox_strict) by
-# isolation; the choice belongs in a factory both import. The lead empties this set then.
-CYCLE_ALLOWED = {("toolfeedback.runtime.sandbox", "toolfeedback.runtime.sandbox_strict")}
+# Import edges allowed to close a cycle (empty: Sandbox(...) is a factory over
+# sandbox_basic and sandbox_strict); an entry needs a reason and a plan.
+CYCLE_ALLOWED: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

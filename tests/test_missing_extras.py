@@ -63,7 +63,7 @@ def cases(tmp_path):
                           "--quiet"], "train"),
         "analyze": (TRAIN, ["analyze", "--base", model, "--tuned", model], "train"),
         "eval-lm_eval": (("lm_eval",), ["eval", "--evaluator", "lm_eval", "--model", model,
-                                        "--tasks", "tf_arith,tf_mc"], "eval"),
+                                        "--evaluator-option", "tasks=tf_arith,tf_mc"], "eval"),
     }
 
 

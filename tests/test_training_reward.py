@@ -89,12 +89,12 @@ def test_overlong_prompts_are_dropped(parts, tokenizer):
 
 
 def test_training_uses_the_sandbox_with_the_same_rewards_in_parallel(parts):
-    from toolfeedback.runtime.sandbox import Sandbox
+    from toolfeedback.runtime.sandbox_basic import BasicSandbox
     from toolfeedback.train.data import make_executor
 
     pm, catalog = parts
     executor = make_executor(timeout=5)
-    assert isinstance(executor, Sandbox)
+    assert isinstance(executor, BasicSandbox)
     try:
         func = StepReward(mode=catalog.get("modes", "no-think"), tool_format=catalog.get("tool_formats", "hermes"),
                           reward=make_reward(pm, "solve_f1"), executor=executor, timeout=5, parallel=3)

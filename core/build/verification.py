@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ..runtime.matching import answer_matches, match_hits
 from ..types import Environment
+from ..pysource import compile_tree, parse as parse_source
 
 
 # CPython 3.11 can corrupt its AST recursion counter when threads parse at the same time
@@ -28,8 +29,8 @@ def code_problem(name: str, code: str) -> str | None:
     """
     try:
         with _PARSE_LOCK:
-            tree = ast.parse(code)
-            compile(tree, f"<tool {name}>", "exec")
+            tree = parse_source(code)
+            compile_tree(tree, f"<tool {name}>")
     except (SyntaxError, ValueError) as exc:
         return f"code does not compile: tool {name}: {exc}"
     defined = {node.name for node in tree.body

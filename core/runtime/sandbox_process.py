@@ -4,7 +4,7 @@
 UTF-8 JSON, read without blocking and bounded in size; anything malformed counts as a
 crash); :class:`_Worker` is one basic-mode worker (a fresh ``python -I -S`` running
 :mod:`toolfeedback.runtime.sandbox_worker` under resource limits), :class:`_Slot` its
-place in the :class:`~toolfeedback.runtime.sandbox.Sandbox` pool.
+place in the :class:`~toolfeedback.runtime.sandbox_basic.BasicSandbox` pool.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from .sandbox_basic import BasicSandbox
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
 _HEADER = struct.Struct(">I")
@@ -107,7 +107,7 @@ class _Channel:
 class _Worker(_Channel):
     """One basic-mode worker process and its pipes (parent side)."""
 
-    def __init__(self, sandbox: "Sandbox"):
+    def __init__(self, sandbox: "BasicSandbox"):
         from .scratch import root
 
         # under this process's scratch root, which outlives neither SIGTERM nor a kill -9

@@ -27,7 +27,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ..types import ToolCall, ToolResult
-from .sandbox import Sandbox
+from .sandbox_basic import BasicSandbox
 from .sandbox_process import _Channel, _WorkerGone
 from .sandbox_control import _STARTUP, SandboxUnavailable, _Template
 from .sandbox_limits import limited
@@ -94,7 +94,7 @@ class _Child(_Channel):
             self.template.forget(self.cid)
 
 
-class StrictSandbox(Sandbox):
+class StrictSandbox(BasicSandbox):
     """``Sandbox(isolation="strict")``: see the module docstring and docs/runtime.md."""
 
     isolation = "strict"
