@@ -64,6 +64,20 @@ def test_eval_cli_toolhop_with_the_openai_backend(toolhop_file, tmp_path, monkey
     assert len(server.requests) == 4  # two turns per question, both questions
 
 
+def test_eval_cli_takes_the_server_through_backend_option(toolhop_file, monkeypatch, capsys):
+    """The server named by ``--backend-option base_url=...`` (no environment variable)."""
+    from toolfeedback.cli import main
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with ReplayServer(toolhop_server) as server:
+        code = main(["eval", "--evaluator", "toolhop", "--backend", "openai", "--model", "served",
+                     "--backend-option", f"base_url={server.url}", "--data", toolhop_file,
+                     "--limit", "1", "--quiet"])
+        assert code == 0 and len(server.requests) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 1 and report["solve_p"] == 1.0
+
+
 def test_single_turn_benchmark_parses_structured_calls(fixtures_dir, monkeypatch):
     """BFCL is the loop with one turn: structured calls are parsed (not run) and scored."""
     from toolfeedback.contrib import bench_bfcl
