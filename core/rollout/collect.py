@@ -72,6 +72,23 @@ class RolloutConfig:
             raise ConfigError("n_samples > 1 needs temperature > 0 (greedy decoding repeats one episode)")
 
 
+def check_envs(config: RolloutConfig):
+    """Read the whole ``config.envs`` once (bad lines raise, or are skipped by ``on_error``);
+    return ``(episodes to run, the reader with its skipped lines and errors)``. No episode
+    is an error naming the file."""
+    from .io import read_todo
+
+    _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
+                                          limit=config.limit, on_error=config.on_error,
+                                          split=config.split)
+    if n_episodes == 0:
+        raise InputError(f"no environments of split {config.split!r} in the file"
+                         if config.split is not None and not first_pass.skipped
+                         else "no environments in the file" if not first_pass.skipped
+                         else "no valid environment in the file", path=config.envs)
+    return n_episodes, first_pass
+
+
 def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) -> dict[str, Any]:
     """Run ``config`` and return a summary (episodes run, skipped, tokens, metrics means).
 
@@ -91,14 +108,7 @@ def rollout(config: RolloutConfig, *, pm=None, generator=None, executor=None) ->
     fmt = catalog.get("tool_formats", config.tool_format)
     reward = make_reward(pm, config.reward)
     # Validate the whole input before --out is opened (and, with --no-resume, truncated).
-    _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
-                                          limit=config.limit, on_error=config.on_error,
-                                          split=config.split)
-    if n_episodes == 0:
-        raise InputError(f"no environments of split {config.split!r} in the file"
-                         if config.split is not None and not first_pass.skipped
-                         else "no environments in the file" if not first_pass.skipped
-                         else "no valid environment in the file", path=config.envs)
+    check_envs(config)
     outputs = RolloutOutputs(config.out, config.samples_out, resume=config.resume)
     envs, reader, total = read_todo(config.envs, outputs.done, n_samples=config.n_samples,
                                     limit=config.limit, on_error=config.on_error,

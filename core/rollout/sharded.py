@@ -26,7 +26,7 @@ import attrs
 
 from ..errors import InputError, ToolfeedbackError
 from ..shards import ShardConfig  # noqa: F401 - re-exported: its home was here
-from .collect import RolloutConfig
+from .collect import RolloutConfig, check_envs
 
 SHARD_FN = "toolfeedback.rollout.sharded:run_shard"
 
@@ -161,14 +161,7 @@ def sharded_rollout(config: RolloutConfig, shards: ShardConfig, *, pm=None) -> d
     shards.validate()
     pm = pm or create_plugin_manager()
     runner = get_runner(pm, shards.runner)
-    _, first_pass, n_episodes = read_todo(config.envs, set(), n_samples=config.n_samples,
-                                          limit=config.limit, on_error=config.on_error,
-                                          split=config.split)
-    if n_episodes == 0:
-        raise InputError(f"no environments of split {config.split!r} in the file"
-                         if config.split is not None and not first_pass.skipped
-                         else "no environments in the file" if not first_pass.skipped
-                         else "no valid environment in the file", path=config.envs)
+    _, first_pass = check_envs(config)
     if not config.resume:  # start over: the shards' own files go too
         for old in shard_dir(config).glob("*.jsonl"):
             old.unlink()
