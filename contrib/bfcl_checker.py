@@ -60,6 +60,16 @@ def _std(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- type conversion
 
+def _number_or_text(text: str) -> Any:
+    """``text`` as an int, else a float, else unchanged (both languages' untyped literals)."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _java_untyped(text: str) -> Any:
     if text in ("true", "false"):
         return text == "true"
@@ -69,12 +79,7 @@ def _java_untyped(text: str) -> Any:
         return int(text[:-1])
     if re.fullmatch(r"-?\d+(\.\d+)?([eE][+-]?\d+)?[fF]", text):
         return float(text[:-1])
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    return _number_or_text(text)
 
 
 def _java_scalar(text: str, kind: str | None) -> Any:
@@ -141,12 +146,7 @@ def _js_untyped(text: str) -> Any:
         return text == "true"
     if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":
         return text[1:-1]
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    return _number_or_text(text)
 
 
 _JS_2D = r"\[\s*\[.*?\]\s*(,\s*\[.*?\]\s*)*\]|\bnew\s+Array\(\s*\[.*?\]\s*(,\s*\[.*?\]\s*)*\)"
