@@ -14,6 +14,10 @@ tool format, then the end-of-turn token. Both are tokenized here, apart, as at i
 TRL's ``SFTTrainer`` computes the loss on the completion tokens only (``completion_mask``
 with ``completion_only_loss``), so prompts, tool outputs and earlier turns are context,
 never targets. Full fine-tuning or LoRA through the adapter plugins.
+
+Option ``turns`` (``[train.algorithm] turns = "calls"`` or ``--algorithm-option turns=calls``)
+keeps only the turns that call tools: the final answers (restating what the tools returned)
+drop out, so every step goes to the calls, the part that Solve-F1 scores.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from toolfeedback import hookimpl
+from toolfeedback.checks import one_of
 from toolfeedback.errors import ConfigError, InputError, ToolfeedbackError
 
 
@@ -158,10 +163,29 @@ def sft_rows(turns, tokenizer, mode, tool_format, max_prompt_length: int) -> tup
     return rows, dropped
 
 
+@frozen
+class SftOptions:
+    """Options of ``sft`` (``[train.algorithm]``, ``--algorithm-option``)."""
+
+    turns: str = field(default="all", validator=one_of(("all", "calls")), metadata={
+        "help": "which assistant turns are targets: 'all', or 'calls' (only turns that call tools)"})
+
+
+def target_turns(turns, options) -> list:
+    """The turns of ``turns`` that ``options`` (an :class:`SftOptions`, or None) trains on."""
+    if options is not None and options.turns == "calls":
+        kept = [t for t in turns if t.calls]
+        if not kept:
+            raise ToolfeedbackError("train (sft): turns=calls, but no turn of the data calls a tool")
+        return kept
+    return list(turns)
+
+
 class SftAlgorithm:
     """Supervised fine-tuning on assistant turns (golden or reward-filtered trajectories)."""
 
     name = "sft"
+    Options = SftOptions
     #: ``iterate`` hands this algorithm whole episodes (reward-filtered), not step samples.
     data_kind = "trajectories"
 
@@ -199,7 +223,7 @@ class SftAlgorithm:
         from trl import SFTTrainer
 
         tokenizer = job.load_tokenizer()
-        rows, dropped = sft_rows(job.samples, tokenizer, job.mode, job.tool_format,
+        rows, dropped = sft_rows(target_turns(job.samples, job.algorithm_options), tokenizer, job.mode, job.tool_format,
                                  job.config.max_prompt_length)
         if dropped and not job.config.quiet:
             print(f"toolfeedback train: dropped {dropped} prompt(s) longer than "

@@ -27,15 +27,15 @@ def per_env_f1(trajectories: Path) -> dict[str, float]:
 
 
 def evaluate_on(model: Path, envs: Path, out: Path, c, pm) -> dict[str, Any]:
-    """Greedy Solve-P/R/F1 of ``model`` on the test split of ``envs`` (as ``iterate``
-    evaluates), with each episode's Solve-F1 (``per_env``)."""
+    """Greedy Solve-P/R/F1 of ``model`` on the first ``c.eval_limit`` environments of the test
+    split of ``envs`` (as ``iterate`` evaluates), with each episode's Solve-F1 (``per_env``)."""
     from toolfeedback.evaluate.driver import EvalConfig, evaluate
     from toolfeedback.rollout.collect import RolloutConfig, rollout
 
     out.mkdir(parents=True, exist_ok=True)
     traj = out / "trajectories.jsonl"
     rollout(RolloutConfig(model=str(model), envs=str(envs), split="test", out=str(traj),
-                          mode=c.mode, max_turns=4, max_new_tokens=c.max_new_tokens, batch_size=64,
+                          limit=c.eval_limit, mode=c.mode, max_turns=4, max_new_tokens=c.max_new_tokens, batch_size=64,
                           threads=c.threads, resume=False, progress=False), pm=pm)
     report = evaluate(EvalConfig(evaluator="solve", trajectories=str(traj), data=str(envs),
                                  split="test", out=str(out / "report.json"), quiet=True), pm)

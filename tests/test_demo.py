@@ -11,7 +11,7 @@ from toolfeedback.cli import main
 @pytest.mark.slow
 def test_demo_writes_report_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n", "12", "--sft-epochs", "1", "--rl-steps", "1",
+    assert main(["demo", "--out", str(out), "--n", "16", "--sft-steps", "2", "--sft-all-steps", "1", "--rl-steps", "1",
                  "--num-generations", "2", "--sft-batch-size", "4", "--rl-batch-size", "4",
                  "--max-new-tokens", "16"]) == 0
     printed = capsys.readouterr().out
@@ -20,7 +20,7 @@ def test_demo_writes_report_and_summary(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["test_solve_f1"]) == {"base", "sft", "rl"}
     assert all(0 <= v <= 100 for v in summary["test_solve_f1"].values())
-    assert summary["build"]["written"] == 12 and summary["build"]["failed"] == 0
+    assert summary["build"]["written"] == 16 and summary["build"]["failed"] == 0
     assert summary["train_logs"]["sft"] and summary["train_logs"]["grpo"]
     assert any("reward" in entry for entry in summary["train_logs"]["grpo"])
     report = (out / "report.md").read_text()
@@ -38,11 +38,17 @@ def test_demo_writes_report_and_summary(tmp_path, capsys):
     assert golden and all(r["metrics"]["solve_f1"] == 1.0 for r in golden)
     tests = sum(json.loads(line)["split"] == "test"
                 for line in (out / "environments.jsonl").read_text().splitlines())
-    assert len(golden) == summary["build"]["written"] - tests  # the train split only
+    # the train split less the environments kept out for GRPO (at most half of the train split)
+    held = summary["build"]["rl_envs"]
+    assert held == (16 - tests) // 2
+    assert len(golden) == summary["build"]["written"] - tests - held
+    rl_lines = (out / "rl_environments.jsonl").read_text().splitlines()
+    sft_ids = {json.loads(line)["id"] for line in (out / "sft_environments.jsonl").read_text().splitlines()}
+    assert len(rl_lines) == held + tests and not sft_ids & {json.loads(x)["id"] for x in rl_lines}
     # paired counts cover every test environment
     assert all(sum(v.values()) == tests for v in summary["paired"].values())
 
 
 def test_demo_rejects_bad_sizes(capsys):
     assert main(["demo", "--n", "0"]) == 2
-    assert "--n must be at least 4" in capsys.readouterr().err
+    assert "--n must be at least 8" in capsys.readouterr().err

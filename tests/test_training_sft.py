@@ -130,3 +130,26 @@ def test_sft_input_errors_are_located(golden_run, tiny_model, tmp_path, capsys):
     code = main(["train", "--algorithm", "sft", "--model", tiny_model, "--data", str(traj),
                  "--out", str(tmp_path / "o")])
     assert code == 2 and "--envs" in capsys.readouterr().err
+
+
+def test_turns_calls_keeps_only_the_tool_calling_turns(golden_run, tiny_model, tmp_path, capsys):
+    """``turns=calls`` (``[train.algorithm]`` or ``--algorithm-option``) drops the answer turns;
+    a bad value is refused with its path; ``adam_beta2`` reaches the trainer."""
+    from toolfeedback.cli import main
+
+    job = prepare_job(sft_config(tiny_model, golden_run, tmp_path / "o", adam_beta2=0.98,
+                                 algorithm_options={"turns": "calls"}))
+    trainer = Catalog(job.pm).get("algorithms", "sft").build_trainer(job)
+    with_calls = [t for t in job.samples if t.calls]
+    assert 0 < len(with_calls) < len(job.samples)
+    assert len(trainer.train_dataset) == len(with_calls)
+    tok = trainer.processing_class
+    for row in trainer.train_dataset:
+        start = next(i for i, v in enumerate(row["labels"]) if v != -100)
+        assert tok.decode(row["input_ids"][start:]).startswith("<tool_call>")
+    assert trainer.args.adam_beta2 == 0.98
+    envs, traj = golden_run
+    code = main(["train", "--algorithm", "sft", "--model", tiny_model, "--data", str(traj),
+                 "--envs", str(envs), "--out", str(tmp_path / "x"), "--algorithm-option", "turns=some"])
+    err = capsys.readouterr().err
+    assert code == 2 and "turns" in err and "'calls'" in err and "Traceback" not in err

@@ -126,7 +126,8 @@ class TrainJob:
         return trainer
 
     def schedule_args(self) -> dict[str, Any]:
-        """The trainer arguments of the learning-rate schedule (``lr_scheduler_type``, warmup).
+        """The trainer arguments of the optimizer's schedule (``lr_scheduler_type``, warmup)
+        and its ``adam_beta2``.
 
         verl's ``warmup_style: constant`` warms up linearly and then holds the rate:
         transformers calls that ``constant_with_warmup``.
@@ -135,7 +136,7 @@ class TrainJob:
         name = c.lr_scheduler
         if name == "constant" and (c.warmup_ratio > 0 or c.warmup_steps > 0):
             name = "constant_with_warmup"
-        args: dict[str, Any] = {"lr_scheduler_type": name}
+        args: dict[str, Any] = {"lr_scheduler_type": name, "adam_beta2": c.adam_beta2}
         if c.warmup_steps > 0:
             args["warmup_steps"] = c.warmup_steps
         elif c.warmup_ratio > 0:
