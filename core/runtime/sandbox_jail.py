@@ -21,16 +21,21 @@ import resource
 import signal
 import sys
 
+import _signal
+
 import landlockpy
 import seccompy
 from landlockpy import AccessFS, AccessNet, Ruleset, Scope
+from landlockpy import _syscall as _landlock_sys
 from seccompy import Action, CmpOp, Filter
+from seccompy import _syscall as _seccomp_sys
 from seccompy import bpf as _bpf
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWNET = 0x20000, 0x10000000, 0x08000000, 0x40000000
 CLONE_THREAD = 0x10000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
 PR_SET_PDEATHSIG = 1
+_SIGXFSZ, _SIG_IGN = int(signal.SIGXFSZ), int(signal.SIG_IGN)  # _signal.signal: no enum work
 _EPERM = Action.ERRNO | errno.EPERM
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -113,13 +118,12 @@ class _CapData(ctypes.Structure):
 _CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 
 
-def _drop_capabilities():
-    """capset(2) to empty sets: a process keeps no capability, even in its own namespaces."""
-    if _CAPSET is None:
-        raise OSError(errno.ENOSYS, "capset: unknown architecture")
+def _capset_args():
+    """capset(2)'s arguments for empty sets (built once in the template; read-only): a
+    process keeps no capability, even in its own namespaces. (The bounding set only
+    matters at exec, which the seccomp filter refuses.)"""
     header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
-    _check(_libc.syscall(ctypes.c_long(_CAPSET), ctypes.byref(header), ctypes.byref(data)))
-    # The bounding set only matters at exec, which the seccomp filter refuses.
+    return ctypes.c_long(_CAPSET), ctypes.byref(header), ctypes.byref(data)
 
 
 def pids_cgroup_base():
@@ -199,9 +203,7 @@ def confine_template():
             f.errno(name, errno.EPERM)
         f.load()
         if os.uname().machine == "x86_64":
-            from seccompy import _syscall
-
-            _syscall.set_mode_filter(_x32_program(), 0)
+            _seccomp_sys.set_mode_filter(_x32_program(), 0)
         report["seccomp_template"] = True
     except Exception as exc:  # noqa: BLE001 - reported, strict mode refuses
         report["seccomp_template"] = f"unavailable ({exc})"
@@ -262,7 +264,7 @@ class Prepared:
     """What the template computes once for all its episodes: the scratch mount point, the
     Landlock ruleset (its fd is inherited by every fork) and the seccomp programs."""
 
-    def __init__(self, root):
+    def __init__(self, root, x32_inherited=False):
         self.report = {}
         self.abi = landlockpy.abi_version()
         self.root, self.scratch, self.ruleset, self.shared_mount = root, root, None, False
@@ -278,23 +280,35 @@ class Prepared:
             self.ruleset = _landlock_ruleset(root)
         except Exception as exc:  # noqa: BLE001 - each episode builds its own then
             self.report["shared_scratch_mount"] = f"unavailable ({exc})"
+        self.cap = _capset_args() if _CAPSET is not None else None
+        if self.ruleset is not None:
+            self.landlock = {"abi": self.abi, "scoped": int(self.ruleset.scoped),
+                             "net": int(self.ruleset.handled_net), "fs": int(self.ruleset.handled_fs)}
         try:
             self.filter = _episode_filter(_SENTINEL).program
             self.slots = [i + 4 for i in range(0, len(self.filter), 8)
                           if int.from_bytes(self.filter[i + 4:i + 8], "little") == _SENTINEL]
-            self.x32 = _x32_program() if os.uname().machine == "x86_64" and _x32_enabled() else None
+            # set_mode_filter's arguments, built here once: each episode patches its pid in
+            self.buf = (ctypes.c_char * len(self.filter)).from_buffer_copy(self.filter)
+            self.fprog = _seccomp_sys.SockFprog(len=len(self.filter) // 8, filter=ctypes.addressof(self.buf))
+            self.nr = _seccomp_sys._seccomp_nr()
+            # The template's own x32 filter (:func:`confine_template`) is inherited by every
+            # fork and cannot be removed: an episode loads it again only when that one failed.
+            self.x32 = _x32_program() if os.uname().machine == "x86_64" and not x32_inherited \
+                and _x32_enabled() else None
         except Exception as exc:  # noqa: BLE001
             self.filter, self.report["seccomp_compile"] = None, f"unavailable ({exc})"
 
     def fds(self):
         return [self.ruleset.fileno()] if self.ruleset is not None else []
 
-    def program(self, pid):
-        """The episode filter with this process's pid in place of the sentinel."""
-        out, value = bytearray(self.filter), pid.to_bytes(4, "little")
+    def load_filter(self, pid):
+        """Load the episode filter with this process's pid in place of the sentinel (the
+        call ``seccompy``'s ``set_mode_filter`` makes, its arguments built in the template)."""
+        value = pid.to_bytes(4, "little")
         for i in self.slots:
-            out[i:i + 4] = value
-        return bytes(out)
+            self.buf[i:i + 4] = value
+        _seccomp_sys._call(self.nr, _seccomp_sys.SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(self.fprog))
 
 
 def confine_episode(prep, scratch, limits):
@@ -305,9 +319,8 @@ def confine_episode(prep, scratch, limits):
 
     ``limits``: dict with memory_mb, cpu_seconds, file_size_mb, disk_mb, files, threads,
     nofile, parent (the template's pid), cgroup. Returns the report (True or a reason per
-    feature)."""
-    from seccompy import _syscall
-
+    feature). What is the same for every episode was built once in ``prep``, in the
+    template: a forked process touches fewer of the template's pages (copy-on-write)."""
     report = {}
     pid = os.getpid()
     uid, gid = os.getuid(), os.getgid()
@@ -349,31 +362,38 @@ def confine_episode(prep, scratch, limits):
     limit(resource.RLIMIT_NOFILE, limits["nofile"])
     if uid != 0 and report["thread_limit"] is not True:
         limit(resource.RLIMIT_NPROC, limits["threads"])  # per user: a rough bound only
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big write raises instead of killing
+    _signal.signal(_SIGXFSZ, _SIG_IGN)  # a too-big write raises instead of killing
     os.chdir(scratch)
     try:
-        _drop_capabilities()
+        if prep.cap is None:
+            raise OSError(errno.ENOSYS, "capset: unknown architecture")
+        _check(_libc.syscall(*prep.cap))
         report["capabilities_dropped"] = True
     except OSError as exc:
         report["capabilities_dropped"] = f"unavailable ({exc.strerror})"
     try:
-        ruleset = prep.ruleset if prep.ruleset is not None else _landlock_ruleset(scratch)
-        _syscall.set_no_new_privs()
-        ruleset.restrict()
-        report["landlock"] = {"abi": prep.abi, "scoped": int(ruleset.scoped),
-                              "net": int(ruleset.handled_net), "fs": int(ruleset.handled_fs)}
-        ruleset.close()
+        _seccomp_sys.set_no_new_privs()
+        if prep.ruleset is not None:  # Ruleset.restrict() without flags, no_new_privs set above
+            _landlock_sys.restrict_self(prep.ruleset.fileno(), 0)
+            report["landlock"] = dict(prep.landlock)
+            os.close(prep.ruleset.fileno())
+        else:
+            ruleset = _landlock_ruleset(scratch)
+            ruleset.restrict()
+            report["landlock"] = {"abi": prep.abi, "scoped": int(ruleset.scoped),
+                                  "net": int(ruleset.handled_net), "fs": int(ruleset.handled_fs)}
+            ruleset.close()
     except Exception as exc:  # noqa: BLE001 - reported; strict mode refuses
         report["landlock"] = f"unavailable ({exc})"
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # set last: credential changes clear it
+    _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL, set last: credential changes clear it
     if os.getppid() != limits["parent"]:  # the template is already gone
         os._exit(3)
     try:
         if prep.filter is None:
             raise OSError(errno.ENOSYS, prep.report.get("seccomp_compile", "no filter"))
         if prep.x32 is not None:
-            _syscall.set_mode_filter(prep.x32, 0)  # first: the episode filter refuses seccomp(2)
-        _syscall.set_mode_filter(prep.program(pid), 0)
+            _seccomp_sys.set_mode_filter(prep.x32, 0)  # first: the episode filter refuses seccomp(2)
+        prep.load_filter(pid)
         report["seccomp"] = True
     except Exception as exc:  # noqa: BLE001
         report["seccomp"] = f"unavailable ({exc})"

@@ -16,6 +16,7 @@ database in use), so a step rarely waits for a fork.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import marshal
 import os
@@ -65,6 +66,7 @@ class _Child(_Channel):
         self.envs: set[str] = set()
         self.lock = threading.Lock()
         self.dead = False
+        self.refill = None
 
     def _death(self, default: str) -> str:
         select.select([self.pidfd], [], [], 1.0)  # readable once the process has exited
@@ -80,6 +82,9 @@ class _Child(_Channel):
         return f"the tool process exited with status {os.waitstatus_to_exitcode(status)}"
 
     def kill(self) -> None:
+        if self.refill is not None:
+            self.refill, refill = None, self.refill
+            refill()
         if not self.dead:
             self.dead = True
             try:
@@ -101,7 +106,8 @@ class StrictSandbox(BasicSandbox):
 
     def _start(self) -> None:
         self._template: _Template | None = None
-        self._subs: dict[str, _Template] = {}  # state key -> its sub-template (LRU order)
+        self._subs: dict[str, _Template] = {}  # content key -> its sub-template (LRU order)
+        self._contents: dict[str, str] = {}  # state key -> content key (LRU order)
         self._sublock = threading.Lock()
         self._episodes: dict[str, _Child] = {}
         self._jail_report: dict | None = None
@@ -144,23 +150,41 @@ class StrictSandbox(BasicSandbox):
         if state_key is None:
             return main
         with self._sublock:  # one sub-template per database, even with concurrent callers
+            key = self._content_key(state, state_key)
             with self._tlock:
-                sub = self._subs.pop(state_key, None)
+                sub = self._subs.pop(key, None)
             if sub is not None and sub.proc.poll() is None:
                 with self._tlock:
-                    self._subs[state_key] = sub  # most recently used last
+                    self._subs[key] = sub  # most recently used last
                 return sub
             if sub is not None:
                 sub.close()  # it died: its episodes are lost, a new one takes over
-            sub = main.sub_template(state_key, state)
+            sub = main.sub_template(key, state)
             with self._tlock:
-                self._subs[state_key] = sub
+                self._subs[key] = sub
                 old = []
                 while len(self._subs) > 8:  # the least recently used database's template goes
                     old.append(self._subs.pop(next(iter(self._subs))))
         for tpl in old:
             tpl.close()
         return sub
+
+    def _content_key(self, state: Any, state_key: str) -> str:
+        """The sub-template key of an initial database: a digest of its content, so an
+        equal database passed as a new object (a caller that reloads it per batch) reuses
+        the sub-template instead of encoding and decoding it again. Equal ``marshal``
+        bytes (version 2: no shared references) mean equal values of equal types, so the
+        same JSON; a value marshal cannot encode is keyed by identity, as before."""
+        key = self._contents.pop(state_key, None)
+        if key is None:
+            try:
+                key = "db-" + hashlib.blake2b(marshal.dumps(state, 2), digest_size=16).hexdigest()
+            except (ValueError, TypeError, RecursionError, MemoryError):
+                key = state_key
+        self._contents[state_key] = key  # most recently used last
+        while len(self._contents) > 64:
+            self._contents.pop(next(iter(self._contents)))
+        return key
 
     def _spawn(self, state: Any, state_key: str | None) -> _Child:
         """A started (maybe still confining itself) episode process for ``state_key``."""
@@ -172,10 +196,15 @@ class StrictSandbox(BasicSandbox):
             cid = tpl.request()
         msg, fds = tpl.collect(cid)
         self.stats["spawned"] += 1
-        with self._tlock:
-            while len(tpl.spares) < want:
-                tpl.spares.append(tpl.request())
-        return _Child(tpl, cid, msg, fds)
+
+        def refill():
+            with self._tlock:
+                while len(tpl.spares) < want:
+                    tpl.spares.append(tpl.request())
+
+        child = _Child(tpl, cid, msg, fds)
+        child.refill = refill  # called once its first request is on its way (or at its end)
+        return child
 
     def warm(self) -> None:
         """Start the template and fork the spare processes now."""
@@ -236,6 +265,14 @@ class StrictSandbox(BasicSandbox):
         child.seq += 1
         request["seq"] = child.seq
         try:
+            deadline, bound = step.deadline(limit)
+            # A fresh process reads its first request only once confined: the request waits
+            # in the pipe meanwhile, so nobody waits for a round trip after the hello.
+            child.send(request, max(deadline + 5.0, time.monotonic() + _STARTUP) if child.fresh
+                       else deadline + 5.0, payload)
+            if child.refill is not None:  # the next spare is forked while this one works
+                child.refill, refill = None, child.refill
+                refill()
             if child.fresh:
                 hello = child.recv(time.monotonic() + _STARTUP, 1 << 14)
                 if not isinstance(hello, dict) or hello.get("ready") is not True:
@@ -243,8 +280,6 @@ class StrictSandbox(BasicSandbox):
                     raise SandboxUnavailable(f"the kernel refused to confine the tool process: {report}")
                 self._jail_report = hello.get("jail")
                 child.fresh = False
-            deadline, bound = step.deadline(limit)
-            child.send(request, deadline + 5.0, payload)
             while len(results) < len(calls):
                 call = calls[len(results)]
                 deadline, bound = step.deadline(limit)
