@@ -48,3 +48,16 @@ def test_new_code_under_a_reused_key_is_compiled_again():
         episode = box.run_calls("env", {"probe": "def probe(data):\n    return str(data['k'])"},
                                 [ToolCall("probe", {})], episode="e", state={"k": 3})
     assert [first[0].content, second[0].content, episode[0].content] == ["one", "two", "3"]
+
+
+def test_an_episode_keeps_its_code_and_state_across_requests():
+    """Only the first request of an episode process carries the code; later ones reuse
+    it, and a tool never called before is loaded then (a broken one still fails)."""
+    codes = {"bump": "def bump(data):\n    data['n'] += 1\n    return str(data['n'])",
+             "read": "def read(data):\n    return 'n=' + str(data['n'])", "probe": BROKEN}
+    with Sandbox(workers=1, isolation=ISOLATION) as box:
+        got = [r.content for name in ("bump", "bump", "read", "probe", "read")
+               for r in box.run_calls("env", codes, [ToolCall(name, {})], episode="e", state={"n": 0})]
+        fresh = box.run_calls("env", codes, [ToolCall("read", {})], episode="f", state={"n": 0})
+    assert got[:3] == ["1", "2", "n=2"] and "invalid syntax" in got[3] and got[4] == "n=2"
+    assert fresh[0].content == "n=0"

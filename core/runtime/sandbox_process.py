@@ -46,12 +46,15 @@ class _Channel:
     def _death(self, default: str) -> str:
         raise NotImplementedError
 
-    def send(self, obj: Any, deadline: float, calls: str | None = None) -> None:
+    def send(self, obj: Any, deadline: float, calls: str | None = None, extra: str | None = None) -> None:
         """Write one frame: ``obj`` as JSON, plus ``calls`` (JSON text encoded once by the
-        caller) as its ``"calls"`` member."""
+        caller) as its ``"calls"`` member and ``extra`` (``', "name": value'`` JSON text,
+        encoded once by the caller) as further members."""
         text = json.dumps(obj)
         if calls is not None:
-            text = f'{text[:-1]}, "calls": {calls}}}'
+            extra = f'{extra or ""}, "calls": {calls}'
+        if extra:
+            text = f"{text[:-1]}{extra}}}"
         data = text.encode()
         view = memoryview(_HEADER.pack(len(data)) + data)
         while view:

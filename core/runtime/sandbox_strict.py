@@ -114,16 +114,21 @@ class StrictSandbox(BasicSandbox):
         self._tlock = threading.Lock()
         # Tool code compiled once per environment here, not once per episode process (a
         # stateless step is a fresh process): only with this very interpreter (marshal).
-        self._compiled: dict[str, dict[str, str]] | None = {} if os.path.realpath(self.python) \
+        self._compiled: dict[str, str] | None = {} if os.path.realpath(self.python) \
             == os.path.realpath(sys.executable) else None
 
-    def _compiled_codes(self, env_key: str, codes: Mapping[str, str]) -> dict[str, str] | None:
+    def _codes_text(self, env_key: str, codes: Mapping[str, str]) -> str:
+        """An environment's code as request members (JSON text, encoded once per
+        environment): ``compiled``, and ``codes`` with the sources of the tools left to the
+        process to compile (a compiled tool's source is never used there)."""
         if self._compiled is None:
-            return None
+            return f', "codes": {json.dumps(dict(codes))}'
         with self._tlock:
             entry = self._compiled.pop(env_key, None)
         if entry is None:
-            entry = _compile_all(codes)
+            compiled = _compile_all(codes)
+            rest = {name: source for name, source in codes.items() if name not in compiled}
+            entry = f', "codes": {json.dumps(rest)}, "compiled": {json.dumps(compiled)}'
         with self._tlock:
             self._compiled[env_key] = entry  # most recently used last
             while len(self._compiled) > _COMPILED_CACHE:
@@ -257,9 +262,7 @@ class StrictSandbox(BasicSandbox):
         request: dict[str, Any] = {"op": "run", "env": env_key, "episode": episode,
                                    "max_output": self.max_output, "step_output": step.output_left,
                                    "over": step.over_text}
-        if env_key not in child.envs:
-            request["codes"] = dict(codes)
-            request["compiled"] = self._compiled_codes(env_key, codes)
+        code_text = self._codes_text(env_key, codes) if env_key not in child.envs else None
         results: list[ToolResult] = []
         self.stats["requests"] += 1
         child.seq += 1
@@ -269,7 +272,7 @@ class StrictSandbox(BasicSandbox):
             # A fresh process reads its first request only once confined: the request waits
             # in the pipe meanwhile, so nobody waits for a round trip after the hello.
             child.send(request, max(deadline + 5.0, time.monotonic() + _STARTUP) if child.fresh
-                       else deadline + 5.0, payload)
+                       else deadline + 5.0, payload, code_text)
             if child.refill is not None:  # the next spare is forked while this one works
                 child.refill, refill = None, child.refill
                 refill()
@@ -287,11 +290,10 @@ class StrictSandbox(BasicSandbox):
                 if not isinstance(reply, dict) or reply.get("seq") != child.seq:
                     raise _WorkerGone("the tool process sent a malformed reply")
                 if "need" in reply:
-                    if "codes" in request:
+                    if code_text is not None:
                         raise _WorkerGone("the tool process lost its environment")
-                    request["codes"] = dict(codes)
-                    request["compiled"] = self._compiled_codes(env_key, codes)
-                    child.send(request, deadline + 5.0, payload)
+                    code_text = self._codes_text(env_key, codes)
+                    child.send(request, deadline + 5.0, payload, code_text)
                     continue
                 content = reply.get("content")
                 if not isinstance(content, str) or reply.get("i") != len(results):

@@ -78,9 +78,16 @@ def main(worker, argv):
             pass
     cgroup = jail.pids_cgroup_base()
     report["features"] = jail.features()
+    # The template's own modules (gc, ctypes, the bindings) leave sys.modules here, once,
+    # rather than in every episode (each pop wrote to pages shared with the template);
+    # held here so that they stay alive for the functions that use them.
+    held = [sys.modules.pop(name) for name in _private_modules(worker)]
+    global _PRISTINE
+    _PRISTINE = dict(builtins.__dict__)  # the builtins every call's namespace copies
     gc.collect()
     gc.freeze()  # episodes inherit this heap: keep the collector off its pages
     _loop(worker, jail, prep, ctl, cfg, cgroup, report, None, None)
+    del held
     os._exit(0)
 
 
@@ -273,6 +280,7 @@ def _private_modules(worker):
 
 
 _DROP = None
+_PRISTINE = None
 _REAL = {}  # scratch path -> its resolved path (one mount point for every episode)
 
 
@@ -290,9 +298,9 @@ def _episode(worker, jail, prep, req_fd, resp_fd, scratch, limits, cfg, state, d
     if missing:
         send({"ready": False, "jail": report})
         os._exit(0)
-    for name in drop:  # the template's own tools (gc, ctypes): not for tool code
+    for name in drop:  # the template's own tools (gc, ctypes) loaded since: not for tool code
         sys.modules.pop(name, None)
-    pristine_builtins = dict(builtins.__dict__)
+    pristine_builtins = _PRISTINE if _PRISTINE is not None else dict(builtins.__dict__)
     worker._install_audit_hook(scratch, real)
     sys.setrecursionlimit(1000)
     send({"ready": True, "jail": report})
@@ -329,8 +337,7 @@ def _serve(worker, req_fd, send, pristine_builtins, state):
         key = request["env"]
         if request.get("codes") is not None:
             env = envs[key] = worker.Environment(request["codes"])
-            for name, blob in (request.get("compiled") or {}).items():  # the parent compiled these
-                env.compiled[name] = worker._mloads(a2b_base64(blob))
+            env.blobs = request.get("compiled") or {}  # the parent compiled these: loaded at first use
         env = envs.get(key)
         if env is None:
             send({"need": "codes", "seq": seq})
@@ -342,6 +349,8 @@ def _serve(worker, req_fd, send, pristine_builtins, state):
                 send({"ok": False, "seq": seq, "i": i, "content": request.get("over", "")})
                 continue
             try:
+                if name in env.blobs and name not in env.compiled:
+                    env.compiled[name] = worker._mloads(a2b_base64(env.blobs[name]))
                 code = env.code(name)
                 namespace = {"__builtins__": dict(pristine_builtins)}
                 exec(code, namespace, namespace)  # noqa: S102 - confined by the kernel
