@@ -32,6 +32,8 @@ import struct
 import sys
 
 _HEADER = struct.Struct(">I")
+_FORK = b'{"op": "fork", "id": '  # the parent's json.dumps({"op": "fork", "id": N})
+_FDS3 = struct.Struct("3i")
 _WARM = ("json", "re", "math", "datetime", "collections", "collections.abc", "typing", "random",
          "string", "itertools", "functools", "copy", "time", "calendar", "operator", "unicodedata",
          "heapq", "bisect", "hashlib", "base64", "threading")  # what tool code imports most
@@ -99,6 +101,9 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
     cgroups = []  # empty pids cgroups of reaped episodes, reused (a mkdir/rmdir saved each)
     send = (lambda obj, fds=(): socket.send_fds(ctl, [json.dumps(obj).encode()], list(fds)))  # noqa: E731
     send({"ready": True, "template": report})
+    # Fork requests, fork replies and exits (ints only) skip the json module: the template
+    # runs this after every fork, and each page it writes then is a copy-on-write fault.
+    sendmsg, scm = ctl.sendmsg, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, None)]
 
     def reap():
         while children:
@@ -119,7 +124,7 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                         os.rmdir(group)
                     except OSError:
                         pass
-                send({"exit": cid, "status": status})
+                sendmsg([b'{"exit": %d, "status": %d}' % (cid, status)])
 
     try:
         while True:
@@ -133,8 +138,11 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                 break
             if not data:
                 break  # the parent is gone: so are we (episodes die with us)
-            msg = json.loads(data)
-            op = msg.get("op")
+            if data.startswith(_FORK) and data[len(_FORK):-1].isdigit() and not fds:
+                msg, op = {"id": int(data[len(_FORK):-1])}, "fork"
+            else:
+                msg = json.loads(data)
+                op = msg.get("op")
             if op == "state" and key is None:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 pid = os.fork()
@@ -164,7 +172,8 @@ def _loop(worker, jail, prep, ctl, cfg, cgroup, report, key, state):
                 pid, fds, scratch, group = _fork(worker, jail, prep, msg, cfg, cgroup, group,
                                                  state if key else None)
                 children[pid] = (msg["id"], scratch, group)
-                send({"forked": msg["id"], "pid": pid}, fds)
+                scm[0] = scm[0][:2] + (_FDS3.pack(*fds),)  # req_w, resp_r, pidfd
+                sendmsg([b'{"forked": %d, "pid": %d}' % (msg["id"], pid)], scm)
                 for fd in fds:
                     os.close(fd)
     finally:
