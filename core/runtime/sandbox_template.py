@@ -70,7 +70,7 @@ def main(worker, argv):
     sys.path.extend(cfg["paths"])
     jail = _load_jail()
     report = jail.confine_template()
-    prep = jail.Prepared(cfg["scratch_root"], x32_inherited=report.get("seccomp_template") is True)
+    prep = jail.Prepared(cfg["scratch_root"], inherited=report.get("seccomp_template") is True)
     report.update(prep.report)
     del sys.path[len(sys.path) - len(cfg["paths"]):]
     for name in _WARM:
