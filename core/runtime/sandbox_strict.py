@@ -63,7 +63,7 @@ class _Child(_Channel):
         os.set_blocking(self.req_w, False)
         os.set_blocking(self.resp_r, False)
         self.fresh, self.buf, self.seq = True, bytearray(), 0
-        self.envs: set[str] = set()
+        self.envs: dict[str, set[str]] = {}  # environment -> the tools whose code it has
         self.lock = threading.Lock()
         self.dead = False
         self.refill = None
@@ -114,26 +114,32 @@ class StrictSandbox(BasicSandbox):
         self._tlock = threading.Lock()
         # Tool code compiled once per environment here, not once per episode process (a
         # stateless step is a fresh process): only with this very interpreter (marshal).
-        self._compiled: dict[str, str] | None = {} if os.path.realpath(self.python) \
-            == os.path.realpath(sys.executable) else None
+        self._marshal = os.path.realpath(self.python) == os.path.realpath(sys.executable)
+        self._compiled: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
-    def _codes_text(self, env_key: str, codes: Mapping[str, str]) -> str:
-        """An environment's code as request members (JSON text, encoded once per
-        environment): ``compiled``, and ``codes`` with the sources of the tools left to the
-        process to compile (a compiled tool's source is never used there)."""
-        if self._compiled is None:
-            return f', "codes": {json.dumps(dict(codes))}'
+    def _codes_text(self, env_key: str, codes: Mapping[str, str], names, sent: set) -> str:
+        """The code of the tools ``names`` not sent to this process yet (``sent``, updated)
+        as request members, each tool's JSON text encoded once per environment:
+        ``compiled``, and ``codes`` with the sources of the tools left to the process to
+        compile (a compiled tool's source is never used there). A name ``codes`` lacks is
+        never sent: calling it fails there as in the release (``KeyError``)."""
         with self._tlock:
             entry = self._compiled.pop(env_key, None)
         if entry is None:
-            compiled = _compile_all(codes)
-            rest = {name: source for name, source in codes.items() if name not in compiled}
-            entry = f', "codes": {json.dumps(rest)}, "compiled": {json.dumps(compiled)}'
+            compiled = _compile_all(codes) if self._marshal else {}
+            entry = ({name: json.dumps(source) for name, source in codes.items()
+                      if isinstance(name, str) and name not in compiled},
+                     {name: json.dumps(blob) for name, blob in compiled.items()})
+        new = [name for name in dict.fromkeys(names) if isinstance(name, str) and name not in sent
+               and (name in entry[0] or name in entry[1])]
+        sent.update(new)
+        sources = ", ".join(f"{json.dumps(name)}: {entry[0][name]}" for name in new if name in entry[0])
+        blobs = ", ".join(f"{json.dumps(name)}: {entry[1][name]}" for name in new if name in entry[1])
         with self._tlock:
             self._compiled[env_key] = entry  # most recently used last
             while len(self._compiled) > _COMPILED_CACHE:
                 self._compiled.pop(next(iter(self._compiled)))
-        return entry
+        return f', "codes": {{{sources}}}, "compiled": {{{blobs}}}'
 
     def _tpl(self) -> _Template:
         with self._tlock:
@@ -262,7 +268,11 @@ class StrictSandbox(BasicSandbox):
         request: dict[str, Any] = {"op": "run", "env": env_key, "episode": episode,
                                    "max_output": self.max_output, "step_output": step.output_left,
                                    "over": step.over_text}
-        code_text = self._codes_text(env_key, codes) if env_key not in child.envs else None
+        sent = child.envs.get(env_key)
+        names = [c.name for c in calls]
+        code_text = None
+        if sent is None or any(name not in sent for name in names if isinstance(name, str)):
+            code_text = self._codes_text(env_key, codes, names, child.envs.setdefault(env_key, set()))
         results: list[ToolResult] = []
         self.stats["requests"] += 1
         child.seq += 1
@@ -292,13 +302,12 @@ class StrictSandbox(BasicSandbox):
                 if "need" in reply:
                     if code_text is not None:
                         raise _WorkerGone("the tool process lost its environment")
-                    code_text = self._codes_text(env_key, codes)
+                    code_text = self._codes_text(env_key, codes, names, child.envs.setdefault(env_key, set()))
                     child.send(request, deadline + 5.0, payload, code_text)
                     continue
                 content = reply.get("content")
                 if not isinstance(content, str) or reply.get("i") != len(results):
                     raise _WorkerGone("the tool process sent a malformed reply")
-                child.envs.add(env_key)
                 results.append(step.result(call, reply.get("ok") is True, content))
         except _WorkerGone as gone:
             call = calls[len(results)]

@@ -49,11 +49,10 @@ def _load_jail():
 
 
 def _intern_headroom():
-    """Have the interpreter's table of interned strings rebuilt once, here, with room to
-    grow: every episode process interns its tools' names (``marshal.loads`` of their code),
-    and a table left nearly full was rebuilt in each of them (about 0.3 ms and a megabyte
-    of fresh pages a process). Temporary strings are interned until the rebuild shows as a
-    burst of page faults (its new table), then dropped."""
+    """Have the table of interned strings rebuilt once, here, with room to grow: every
+    episode process interns its tools' names (``marshal.loads``), and a table left nearly
+    full was rebuilt in each (0.3 ms and a megabyte of fresh pages). Temporary strings are
+    interned until the rebuild shows as a burst of page faults (its new table)."""
     import resource
 
     temps, n = [], 0
@@ -362,9 +361,10 @@ def _serve(worker, req_fd, send, pristine_builtins, state):
         if request.get("op") != "run":
             os._exit(0)
         key = request["env"]
-        if request.get("codes") is not None:
-            env = envs[key] = worker.Environment(request["codes"])
-            env.blobs = request.get("compiled") or {}  # the parent compiled these: loaded at first use
+        if request.get("codes") is not None:  # the code of the tools this request calls first
+            env = envs[key] = envs.get(key) or worker.Environment({})
+            env.sources.update(request["codes"])
+            env.blobs.update(request.get("compiled") or {})  # compiled by the parent: loaded at first use
         env = envs.get(key)
         if env is None:
             send({"need": "codes", "seq": seq})

@@ -133,6 +133,7 @@ class Environment:
         self.sources = codes
         self.share_tables = share_tables
         self.compiled = {}
+        self.blobs = {}  # strict mode: name -> base64 marshal of the parent's compile, loaded at first call
         self.access = {}  # tool name -> (tables reached or None, may mutate)
         self.modules = set()  # modules this environment's code imported
 
