@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from attrs import asdict, field, frozen
+from attrs import asdict, evolve, field, frozen
 
 from toolfeedback.errors import ConfigError
 
@@ -55,7 +55,8 @@ class DemoConfig:
     rl_batch_size: int = field(default=32, metadata={
         "help": "GRPO completions per optimizer step (num_generations per prompt)"})
     max_new_tokens: int = field(default=96, metadata={"help": "tokens per response"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
+    threads: int = field(default=0, metadata={
+        "help": "torch CPU threads (0: every core this process may use: the demo runs alone)"})
 
     def check(self) -> "DemoConfig":
         """Raise :class:`ConfigError` for values that cannot work; return self."""
@@ -94,6 +95,10 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
     from .demo_report import evaluate_on, iterate_eval, write_report
 
     c = (config or DemoConfig()).check()
+    if c.threads == 0:  # the demo is the machine's one job: training uses every core
+        from toolfeedback.threads import available_cores
+
+        c = evolve(c, threads=available_cores())
     hf_logging.disable_progress_bar()  # our own lines say what happens; keep stderr quiet
     pm = pm or create_plugin_manager()
     out = Path(out_dir)
