@@ -102,13 +102,14 @@ def test_schedule_default_is_verls_constant_and_warmup_maps_onto_transformers(tm
 
     from transformers import TrainingArguments
 
-    assert schedule(tmp_path, tiny_model) == {"lr_scheduler_type": "constant"}
+    assert schedule(tmp_path, tiny_model) == {"lr_scheduler_type": "constant", "adam_beta2": 0.999}
+    assert schedule(tmp_path, tiny_model, adam_beta2=0.98)["adam_beta2"] == 0.98
     args = schedule(tmp_path, tiny_model, warmup_ratio=0.1)
     assert args["lr_scheduler_type"] == "constant_with_warmup"
     known = {f.name for f in dataclasses.fields(TrainingArguments)}
     assert args.get("warmup_ratio" if "warmup_ratio" in known else "warmup_steps") == 0.1
     assert schedule(tmp_path, tiny_model, lr_scheduler="cosine", warmup_steps=3) == {
-        "lr_scheduler_type": "cosine", "warmup_steps": 3}
+        "lr_scheduler_type": "cosine", "warmup_steps": 3, "adam_beta2": 0.999}
     # The arguments are accepted by TRL, and give the warmup asked for.
     from trl import GRPOConfig
 
@@ -123,6 +124,7 @@ def test_schedule_default_is_verls_constant_and_warmup_maps_onto_transformers(tm
     ({"warmup_ratio": 1.0}, "warmup_ratio: must be in [0, 1)"),
     ({"warmup_steps": -1}, "warmup_steps: must be 0 or more"),
     ({"threads": -2}, "threads: must be 0 or more"),
+    ({"adam_beta2": 1.0}, "adam_beta2: must be in [0, 1)"),
     ({"split": "dev"}, "split: expected one of 'train', 'test'"),
 ])
 def test_bad_train_options_are_config_errors(tmp_path, tiny_model, changes, message):
