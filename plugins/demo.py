@@ -47,7 +47,7 @@ class DemoConfig:
     adam_beta2: float = field(default=0.98, metadata={
         "help": "AdamW's second-moment decay of SFT and GRPO (0.98: the tiny model learns "
                 "to copy names about 1.5x sooner than with 0.999)"})
-    rl_steps: int = field(default=60, metadata={"help": "GRPO optimizer steps"})
+    rl_steps: int = field(default=120, metadata={"help": "GRPO optimizer steps"})
     rl_lr: float = field(default=5e-4, metadata={"help": "GRPO learning rate"})
     num_generations: int = field(default=8, metadata={"help": "GRPO completions per prompt"})
     temperature: float = field(default=1.0, metadata={"help": "GRPO sampling temperature"})
