@@ -213,7 +213,19 @@ def test_fresh_namespace_per_call(sandbox):
 
 @pytest.mark.parametrize("isolation", ["basic", "strict"])
 def test_concurrent_callers_and_no_leaks(isolation):
+    # Earlier tests' sandboxes may still be finishing (a collected box's workers, a spare in
+    # flight): wait until the set of sandbox processes holds still, so that what is left at
+    # the end is this box's own.
+    import gc
+
+    gc.collect()
     before = set(_children(descendants=True))
+    for _ in range(30):
+        time.sleep(0.1)
+        now = set(_children(descendants=True))
+        if now == before:
+            break
+        before = now
     box = Sandbox(workers=2, timeout=2.0, isolation=isolation)
     out: dict[int, list] = {}
 
