@@ -160,26 +160,16 @@ class BasicSandbox:
 
         return limited(self, env_key, codes, calls, episode, state, timeout, self._run_basic)
 
+    def _has_episode(self, episode: str) -> bool:
+        return episode in self._owner
+
     def _run_basic(self, env_key, codes, calls, episode, state, limit, step) -> list[ToolResult]:
-        if episode is not None and state is None and episode not in self._owner:
-            episode = None  # no database given: a stateless call, as the release makes it
-        if episode is not None and episode in self._lost:
-            return [self._error(c, self._LOST) for c in calls]
-        results: list[ToolResult] = []
-        while len(results) < len(calls):
-            if step.expired():
-                results.extend(self._error(c, step.time_text + "; this call was not run")
-                               for c in calls[len(results):])
-                break
-            slot = self._acquire(env_key, episode)
-            try:
-                results.extend(self._run_on(slot, env_key, codes, calls[len(results):], episode,
-                                            state, limit, step))
-            finally:
-                self._release(slot)
-            if episode is not None and episode in self._lost and len(results) < len(calls):
-                results.extend(self._error(c, self._LOST) for c in calls[len(results):])
-        return results
+        """One attempt: the calls one worker gets through (a dead worker marks its episode lost)."""
+        slot = self._acquire(env_key, episode)
+        try:
+            return self._run_on(slot, env_key, codes, calls, episode, state, limit, step)
+        finally:
+            self._release(slot)
 
     def _run_on(self, slot: _Slot, env_key: str, codes: Mapping[str, str], calls: list[ToolCall],
                 episode: str | None, state: Any, limit: float, step) -> list[ToolResult]:

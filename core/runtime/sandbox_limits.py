@@ -111,14 +111,29 @@ class Step:
         return box._error(call, content)
 
 
-def limited(box, env_key, codes, calls, episode, state, timeout, runner) -> list[ToolResult]:
-    """Run one step through ``runner`` under the step limits of ``box``."""
+def limited(box, env_key, codes, calls, episode, state, timeout, attempt) -> list[ToolResult]:
+    """Run one step under the step limits of ``box``: at most ``max_calls`` calls, the
+    step's deadline checked before each attempt, an episode whose process died answered
+    with ``box._LOST``. ``attempt(env_key, codes, calls, episode, state, limit, step)`` runs
+    as many of the remaining calls as one tool process gets through (at least one result)."""
     calls = list(calls)
     if not calls:
         return []
     env_key = box._effective_key(env_key, codes)
     limit = box.timeout if timeout is None else float(timeout)
     allowed = calls[:box.max_calls]
-    results = runner(env_key, codes, allowed, episode, state, limit, Step(box))
+    if episode is not None and state is None and not box._has_episode(episode):
+        episode = None  # no database given: a stateless call, as the release makes it
+    step = Step(box)
+    results: list[ToolResult] = []
+    while len(results) < len(allowed):
+        rest = allowed[len(results):]
+        if episode is not None and episode in box._lost:
+            results.extend(box._error(c, box._LOST) for c in rest)
+            break
+        if step.expired():
+            results.extend(box._error(c, step.time_text + "; this call was not run") for c in rest)
+            break
+        results.extend(attempt(env_key, codes, rest, episode, state, limit, step))
     over = f"the step made more than {box.max_calls} tool calls; this call was not run"
     return results + [box._error(c, over) for c in calls[box.max_calls:]]

@@ -227,37 +227,28 @@ class StrictSandbox(BasicSandbox):
         """Execute ``calls`` in order (one request per step) in the episode's own process."""
         return limited(self, env_key, codes, calls, episode, state, timeout, self._run_strict)
 
+    def _has_episode(self, episode: str) -> bool:
+        return episode in self._episodes
+
     def _run_strict(self, env_key, codes, calls, episode, state, limit, step) -> list[ToolResult]:
-        if episode is not None and state is None and episode not in self._episodes:
-            episode = None  # no database given: a stateless call, as the release makes it
-        if episode is not None and episode in self._lost:
-            return [self._error(c, self._LOST) for c in calls]
-        results: list[ToolResult] = []
-        while len(results) < len(calls):
-            if step.expired():
-                results.extend(self._error(c, step.time_text + "; this call was not run")
-                               for c in calls[len(results):])
-                break
-            child = self._episodes.get(episode) if episode is not None else None
-            if child is None:
-                state_key = self._state_key(state) if episode is not None else None
-                child = self._spawn(state, state_key)
-                if episode is not None:
-                    self._episodes[episode] = child
-            try:
-                with child.lock:
-                    done, gone = self._exchange(child, env_key, codes, calls[len(results):],
-                                                episode, limit, step)
-            finally:
-                if episode is None:
-                    child.kill()  # a stateless step's process ends with the step
-            results.extend(done)
-            if gone and episode is not None:
-                child.kill()
-                self._episodes.pop(episode, None)
-                self._lost.add(episode)
-                results.extend(self._error(c, self._LOST) for c in calls[len(results):])
-        return results
+        """One attempt on the episode's process (a new one for a stateless step, killed after
+        it); a process that dies marks its episode lost."""
+        child = self._episodes.get(episode) if episode is not None else None
+        if child is None:
+            child = self._spawn(state, self._state_key(state) if episode is not None else None)
+            if episode is not None:
+                self._episodes[episode] = child
+        try:
+            with child.lock:
+                done, gone = self._exchange(child, env_key, codes, calls, episode, limit, step)
+        finally:
+            if episode is None:
+                child.kill()  # a stateless step's process ends with the step
+        if gone and episode is not None:
+            child.kill()
+            self._episodes.pop(episode, None)
+            self._lost.add(episode)
+        return done
 
     def _exchange(self, child: _Child, env_key, codes, calls, episode, limit, step):
         """One request: returns (results, whether the process is gone)."""
