@@ -136,8 +136,13 @@ class BasicSandbox:
         if slot.worker is None or slot.worker.proc.poll() is not None:
             if slot.worker is not None:
                 self._retire(slot, "died while idle")
+            if self._closed:
+                raise RuntimeError("the sandbox is closed")
             slot.worker = _Worker(self)
             self.stats["spawned"] += 1
+            if self._closed:  # close() ran while it started and may have missed it
+                slot.worker.kill()
+                raise RuntimeError("the sandbox is closed")
         return slot.worker
 
     def _retire(self, slot: _Slot, why: str) -> None:

@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,7 @@ class _Worker(_Channel):
         self.episodes: set[str] = set()
         self.states: set[str] = set()
         self.seq = 0  # request number: every reply must echo it (and its call index)
+        self._dead = threading.Lock()  # held once killed: a second kill closes no reused fd
 
     def _death(self, default: str) -> str:
         try:
@@ -153,7 +155,9 @@ class _Worker(_Channel):
         return f"the tool process exited with status {code}"
 
     def kill(self) -> None:
-        """Kill, reap, close pipes and remove the scratch directory."""
+        """Kill, reap, close pipes and remove the scratch directory (once; idempotent)."""
+        if not self._dead.acquire(blocking=False):
+            return
         if self.proc.poll() is None:
             try:
                 self.proc.kill()
