@@ -18,6 +18,18 @@ import time
 from pathlib import Path
 
 
+def parse_value(kind: type, text: str):
+    """``text`` as a recipe value of type ``kind`` (a bool from true/false, 1/0, yes/no)."""
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+    return kind(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
@@ -36,7 +48,10 @@ def main() -> None:
         key, _, value = item.partition("=")
         if key not in types:
             parser.error(f"--set {item!r}: unknown key (known: {', '.join(types)})")
-        changes[key] = types[key](value)
+        try:
+            changes[key] = parse_value(types[key], value)
+        except ValueError as exc:
+            parser.error(f"--set {item!r}: {exc}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tf-learning-"))
     rows = []

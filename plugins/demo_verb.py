@@ -21,24 +21,21 @@ class DemoCommand(Command):
         "the same for every seed.")
 
     def add_arguments(self, parser):
-        import attrs
-
+        from toolfeedback.cli_flags import add_config_flags
         from toolfeedback.plugins.demo import DemoConfig
 
         parser.add_argument("--out", default="toolfeedback-demo",
                             help="folder for every file the demo writes (default: %(default)s)")
-        for f in attrs.fields(DemoConfig):
-            flag = "--" + f.name.replace("_", "-")
-            kwargs = {"choices": ["no-think", "think"]} if f.name == "mode" else {}
-            parser.add_argument(flag, dest=f.name, type=type(f.default), default=f.default,
-                                help=f"{f.metadata['help']} (default: %(default)s)", **kwargs)
+        add_config_flags(parser, DemoConfig)
 
     def run(self, args, pm) -> int:
         import attrs
 
+        from toolfeedback.cli_flags import overrides_from_args
         from toolfeedback.plugins.demo import DemoConfig, demo
 
-        config = DemoConfig(**{f.name: getattr(args, f.name) for f in attrs.fields(DemoConfig)})
+        given = {k: v for k, v in overrides_from_args(args, DemoConfig).items() if v is not None}
+        config = attrs.evolve(DemoConfig(), **given)
         summary = demo(args.out, config.check(), pm=pm)
         total = sum(summary["seconds"].values())
         f1 = summary["test_solve_f1"]

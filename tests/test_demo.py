@@ -52,3 +52,42 @@ def test_demo_writes_report_and_summary(tmp_path, capsys):
 def test_demo_rejects_bad_sizes(capsys):
     assert main(["demo", "--n", "0"]) == 2
     assert "--n must be at least 8" in capsys.readouterr().err
+
+
+def test_demo_flags_come_from_its_config(monkeypatch):
+    """Every DemoConfig field is a flag of its own type; a bool is a switch, not bool('False')."""
+    from toolfeedback.cli import build_parser
+    from toolfeedback.manager import create_plugin_manager
+    from toolfeedback.plugins import demo_verb
+    from toolfeedback.plugins.demo import DemoConfig
+
+    seen = {}
+
+    def fake_demo(out, config, pm=None):  # records the config the verb built
+        seen["config"] = config
+        return {"seconds": {}, "out": str(out), "test_solve_f1": {"base": 0.0, "sft": 0.0, "rl": 0.0}}
+
+    monkeypatch.setattr("toolfeedback.plugins.demo.demo", fake_demo)
+    parser = build_parser(create_plugin_manager())
+    args = parser.parse_args(["demo", "--rl-solved-steps", "--rl-steps", "7", "--mode", "think"])
+    assert demo_verb.DemoCommand().run(args, None) == 0
+    assert seen["config"] == DemoConfig(rl_solved_steps=True, rl_steps=7, mode="think")
+    seen.clear()
+    assert demo_verb.DemoCommand().run(parser.parse_args(["demo"]), None) == 0
+    assert seen["config"] == DemoConfig() and DemoConfig().rl_solved_steps is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--mode", "thinking"])
+
+
+def test_bench_learning_parses_bool_values():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_learning.py"
+    spec = importlib.util.spec_from_file_location("bench_learning", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_value(bool, "false") is False and bench.parse_value(bool, "True") is True
+    assert bench.parse_value(int, "12") == 12
+    with pytest.raises(ValueError, match="not true or false"):
+        bench.parse_value(bool, "maybe")

@@ -172,3 +172,33 @@ def test_cli_iterate_bad_option_is_one_line(cli, tmp_path, envs):
     result = cli("iterate", "--model", str(tmp_path), "--envs", path, "--out", str(tmp_path / "o"),
                  "--train-option", "nonsense")
     assert result.returncode == 2 and "expected KEY=VALUE" in result.stderr
+
+
+def _steps(tmp_path, rates):
+    rollout = tmp_path / "rollout"
+    rollout.mkdir()
+    rows = [{"id": f"e{i}", "messages": [], "solve_rate": r} for i, r in enumerate(rates)]
+    (rollout / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rollout
+
+
+def test_solved_steps_can_be_left_out_of_the_step_data(tmp_path):
+    from toolfeedback.train.iterate_data import build_samples
+
+    rollout = _steps(tmp_path, [0.0, 1.0, 0.5, 1.0])
+    kept = build_samples("steps", rollout, tmp_path / "all", 1.0)
+    assert (kept["records"], kept["of"]) == (4, 4)
+    unsolved = build_samples("steps", rollout, tmp_path / "unsolved", 1.0, solved_steps=False)
+    assert (unsolved["records"], unsolved["of"]) == (2, 4)
+    rates = [json.loads(line)["solve_rate"] for line in
+             (tmp_path / "unsolved" / "steps.jsonl").read_text().splitlines()]
+    assert rates == [0.0, 0.5]
+
+
+def test_only_solved_steps_left_out_is_a_clear_error(tmp_path):
+    from toolfeedback.train.iterate_data import build_samples
+
+    rollout = _steps(tmp_path, [1.0, 1.0])
+    with pytest.raises(ToolfeedbackError, match="keep solved_steps"):
+        build_samples("steps", rollout, tmp_path / "out", 1.0, solved_steps=False)
+    assert not (tmp_path / "out" / "steps.jsonl").exists()

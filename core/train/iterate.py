@@ -6,7 +6,8 @@ Each iteration ``K`` (1-based) runs four stages into ``OUT/iter-K/``:
     the current model plays the environments of the train split
     (``rollout/trajectories.jsonl`` and ``rollout/steps.jsonl``);
 ``samples``
-    the training data built from it: the step samples, or, for an algorithm that learns
+    the training data built from it: the step samples (less those taken after every
+    answer was found, with ``solved_steps = false``), or, for an algorithm that learns
     from whole trajectories (``data_kind = "trajectories"``, e.g. ``sft``), the episodes
     whose Solve-F1 reaches ``min_solve_f1`` (rejection sampling);
 ``ckpt``
@@ -73,6 +74,10 @@ class IterateConfig:
         "help": "also evaluate the starting model (iter-0/eval), the baseline of every gain"})
     min_solve_f1: float = field(default=1.0, metadata={
         "help": "trajectory data (sft): keep episodes whose Solve-F1 is at least this", "metavar": "F"})
+    solved_steps: bool = field(default=True, metadata={
+        "help": "step data: also train on the steps taken after every answer was found "
+                "(solve_rate 1: only the final answer is right there); off, every prompt's "
+                "reward can still move Solve-F1"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: automatic)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bars, no per-stage lines"})
     rollout: dict[str, Any] = field(factory=dict, metadata={
@@ -330,7 +335,8 @@ def iterate(config: IterateConfig, pm=None) -> dict[str, Any]:
         collect = state.run(f"iter-{k}/rollout", lambda: run_rollout(
             rollout_config(config, model, where / "rollout", table="rollout", k=k), pm), say)
         samples = state.run(f"iter-{k}/samples", lambda: build_samples(
-            kind, where / "rollout", where / "samples", config.min_solve_f1), say)
+            kind, where / "rollout", where / "samples", config.min_solve_f1,
+            config.solved_steps), say)
         trained = state.run(f"iter-{k}/ckpt", lambda: run_train(
             train_config(config, model, samples["data"], where / "ckpt", k, pm), pm), say)
         scored = state.run(f"iter-{k}/eval", lambda: run_eval(

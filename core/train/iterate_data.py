@@ -26,14 +26,20 @@ def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float) -> dict[str, Any]:
-    """The training data of one iteration, written atomically to ``where``."""
+def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float,
+                  solved_steps: bool = True) -> dict[str, Any]:
+    """The training data of one iteration, written atomically to ``where``: the step
+    samples (without those whose ``solve_rate`` is already 1 unless ``solved_steps``), or
+    the trajectories whose Solve-F1 reaches ``min_solve_f1``."""
     from ..jsonl import JsonlReader
 
     where.mkdir(parents=True, exist_ok=True)
     if kind == "steps":
         source, target = rollout_dir / "steps.jsonl", where / "steps.jsonl"
         keep = None
+        if not solved_steps:
+            def keep(record) -> bool:
+                return float(record.get("solve_rate", 0.0)) < 1.0
     else:
         source, target = rollout_dir / "trajectories.jsonl", where / "trajectories.jsonl"
 
@@ -42,17 +48,20 @@ def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float
     from ..atomic import atomic_file
 
     seen = kept = 0
-    with atomic_file(target) as handle:  # a bad line leaves no half file (and no .tmp)
+    # a bad line, or no qualifying record, leaves no file (and no .tmp)
+    with atomic_file(target) as handle:
         for _, record in JsonlReader(source):
             seen += 1
             if keep is None or keep(record):
                 kept += 1
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if not kept:
-        raise ToolfeedbackError(
-            f"{target}: no training data: none of the {seen} {kind} of the rollout qualifies"
-            + (f" (no episode reached solve_f1 >= {min_solve_f1}; lower min_solve_f1)"
-               if kind == "trajectories" else ""))
+        if not kept:
+            raise ToolfeedbackError(
+                f"{target}: no training data: none of the {seen} {kind} of the rollout qualifies"
+                + (f" (no episode reached solve_f1 >= {min_solve_f1}; lower min_solve_f1)"
+                   if kind == "trajectories" else
+                   " (every step came after all answers were found; keep solved_steps)"
+                   if not solved_steps else ""))
     return {"data": str(target), "kind": kind, "records": kept, "of": seen}
 
 
