@@ -47,11 +47,24 @@ class GoldenGenerator:
 
         self.model_name = "golden"
         self.envs: dict[tuple, Any] = {}
+        uncallable: list[int] = []  # lines with answers to find but no golden calls to play
         try:
-            for _, env in read_environments(envs, on_error="stop"):
+            for line, env in read_environments(envs, on_error="stop"):
                 self.envs.setdefault(_key(env.messages, env.tool_names()), env)
+                if not env.golden and env.total_answers:
+                    uncallable.append(line)
         except OSError as exc:
             raise ToolfeedbackError(f"backend 'golden': cannot read {envs!r} ({exc.strerror})") from None
+        if uncallable:
+            # an oracle that silently answered without calling would score 0 and look broken
+            from toolfeedback.errors import InputError
+
+            extra = len(uncallable) - 1
+            more = f" (and {extra} more line{'s' if extra > 1 else ''})" if extra else ""
+            raise InputError(f"backend 'golden': this environment has answers to find but no "
+                             f"golden calls{more}; the oracle plays only environments with a "
+                             f"`golden` field, as `toolfeedback build` writes them (FTRL "
+                             f"release records carry none)", path=envs, line=uncallable[0])
 
     def _env(self, request: ChatRequest):
         names = [t.get("function", t).get("name") for t in request.tools]

@@ -51,6 +51,23 @@ def test_golden_backend_refuses_a_chat_it_does_not_know(golden_run):
         gen.generate([ChatRequest(({"role": "user", "content": "hello?"},))], SamplingParams())
 
 
+def test_golden_backend_refuses_environments_without_golden_calls(tmp_path):
+    """FTRL release records carry no golden calls: the oracle says so, naming the line, instead
+    of answering without a call (Solve-F1 0)."""
+    from pathlib import Path
+
+    from toolfeedback.errors import InputError
+
+    fixture = Path(__file__).parent / "fixtures" / "ftrl" / "sample.jsonl"
+    backend = Catalog(create_plugin_manager()).get("backends", "golden")
+    with pytest.raises(InputError, match=r"sample\.jsonl:1: .*no golden calls \(and 1 more line\)"):
+        backend.load(str(fixture))
+    # the one record with golden calls alone is playable
+    only = tmp_path / "one.jsonl"
+    only.write_text(fixture.read_text().splitlines()[2] + "\n")
+    assert backend.load(str(only)).envs
+
+
 def sft_config(model, golden_run, out, **changes):
     envs, traj = golden_run
     values = dict(model=model, algorithm="sft", data=str(traj), envs=str(envs), out=str(out),
