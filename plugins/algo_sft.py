@@ -223,8 +223,8 @@ class SftAlgorithm:
         from trl import SFTTrainer
 
         tokenizer = job.load_tokenizer()
-        rows, dropped = sft_rows(target_turns(job.samples, job.algorithm_options), tokenizer, job.mode, job.tool_format,
-                                 job.config.max_prompt_length)
+        rows, dropped = sft_rows(target_turns(job.samples, job.algorithm_options), tokenizer,
+                                 job.mode, job.tool_format, job.config.max_prompt_length)
         if dropped and not job.config.quiet:
             print(f"toolfeedback train: dropped {dropped} prompt(s) longer than "
                   f"{job.config.max_prompt_length} tokens", file=sys.stderr)

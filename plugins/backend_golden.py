@@ -21,7 +21,7 @@ import json
 from typing import Any, Sequence
 
 from toolfeedback import hookimpl
-from toolfeedback.errors import ConfigError, ToolfeedbackError
+from toolfeedback.errors import ConfigError, InputError, ToolfeedbackError
 from toolfeedback.generation import ChatRequest, Completion, SamplingParams
 
 
@@ -57,8 +57,6 @@ class GoldenGenerator:
             raise ToolfeedbackError(f"backend 'golden': cannot read {envs!r} ({exc.strerror})") from None
         if uncallable:
             # an oracle that silently answered without calling would score 0 and look broken
-            from toolfeedback.errors import InputError
-
             extra = len(uncallable) - 1
             more = f" (and {extra} more line{'s' if extra > 1 else ''})" if extra else ""
             raise InputError(f"backend 'golden': this environment has answers to find but no "

@@ -23,6 +23,7 @@ from toolfeedback.errors import ConfigError
 
 #: Scenario patterns of the demo: one tool call per answer, so a tiny model can learn them.
 DEMO_PATTERNS = ("single-hop", "parallel-single-hop")
+DEMO_MODES = ("no-think", "think")
 
 
 @frozen
@@ -32,7 +33,7 @@ class DemoConfig:
     n: int = field(default=2000, metadata={"help": "environments to build (a quarter is the test split)"})
     seed: int = field(default=0, metadata={"help": "seed of the world, the model and training"})
     mode: str = field(default="no-think", metadata={"help": "inference mode: no-think or think",
-                                                    "choices": ("no-think", "think")})
+                                                    "choices": DEMO_MODES})
     rl_envs: int = field(default=200, metadata={
         "help": "train environments kept out of SFT for GRPO's own rollouts (at most half the "
                 "train split)"})
@@ -80,8 +81,8 @@ class DemoConfig:
         if not 0 < self.adam_beta2 < 1:
             raise ConfigError("demo: adam_beta2 must be in (0, 1)")
         if not (self.sft_lr > 0 and self.rl_lr > 0 and self.temperature > 0):
-            raise ConfigError("demo: epochs, learning rates and temperature must be positive")
-        if self.mode not in ("no-think", "think"):
+            raise ConfigError("demo: learning rates and temperature must be positive")
+        if self.mode not in DEMO_MODES:
             raise ConfigError("demo: mode must be no-think or think")
         return self
 
@@ -173,7 +174,8 @@ def demo(out_dir: str | Path = "toolfeedback-demo", config: DemoConfig | None = 
     loop = out / "iterate"
     iterate(IterateConfig(
         model=str(sft), envs=str(rl_envs), out=str(loop), iterations=1, mode=c.mode,
-        solved_steps=c.rl_solved_steps, threads=c.threads, quiet=True, rollout=turns, eval={**turns, "limit": c.eval_limit},
+        solved_steps=c.rl_solved_steps, threads=c.threads, quiet=True, rollout=turns,
+        eval={**turns, "limit": c.eval_limit},
         train={"algorithm": {"name": "grpo", "beta": c.beta}, "lr": c.rl_lr, "max_steps": c.rl_steps,
                "adam_beta2": c.adam_beta2, "seed": c.seed,
                "num_generations": c.num_generations, "per_device_batch_size": c.rl_batch_size,

@@ -81,10 +81,15 @@ class _Child(_Channel):
             return f"the tool process was killed by signal {name}"
         return f"the tool process exited with status {os.waitstatus_to_exitcode(status)}"
 
-    def kill(self) -> None:
+    def run_refill(self) -> None:
+        """Fork the spares to replace this process, once (its first request is on its way,
+        or it ends without one)."""
         if self.refill is not None:
             self.refill, refill = None, self.refill
             refill()
+
+    def kill(self) -> None:
+        self.run_refill()
         if not self.dead:
             self.dead = True
             try:
@@ -274,9 +279,7 @@ class StrictSandbox(BasicSandbox):
             # in the pipe meanwhile, so nobody waits for a round trip after the hello.
             child.send(request, max(deadline + 5.0, time.monotonic() + _STARTUP) if child.fresh
                        else deadline + 5.0, payload, code_text)
-            if child.refill is not None:  # the next spare is forked while this one works
-                child.refill, refill = None, child.refill
-                refill()
+            child.run_refill()  # the next spare is forked while this one works
             if child.fresh:
                 hello = child.recv(time.monotonic() + _STARTUP, 1 << 14)
                 if not isinstance(hello, dict) or hello.get("ready") is not True:

@@ -36,12 +36,14 @@ def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float
     where.mkdir(parents=True, exist_ok=True)
     if kind == "steps":
         source, target = rollout_dir / "steps.jsonl", where / "steps.jsonl"
-        keep = None
+        keep, hint = None, ""
         if not solved_steps:
             def keep(record) -> bool:
                 return float(record.get("solve_rate", 0.0)) < 1.0
+            hint = " (every step came after all answers were found; keep solved_steps)"
     else:
         source, target = rollout_dir / "trajectories.jsonl", where / "trajectories.jsonl"
+        hint = f" (no episode reached solve_f1 >= {min_solve_f1}; lower min_solve_f1)"
 
         def keep(record) -> bool:
             return float((record.get("metrics") or {}).get("solve_f1", 0.0)) >= min_solve_f1
@@ -56,12 +58,8 @@ def build_samples(kind: str, rollout_dir: Path, where: Path, min_solve_f1: float
                 kept += 1
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         if not kept:
-            raise ToolfeedbackError(
-                f"{target}: no training data: none of the {seen} {kind} of the rollout qualifies"
-                + (f" (no episode reached solve_f1 >= {min_solve_f1}; lower min_solve_f1)"
-                   if kind == "trajectories" else
-                   " (every step came after all answers were found; keep solved_steps)"
-                   if not solved_steps else ""))
+            raise ToolfeedbackError(f"{target}: no training data: none of the {seen} {kind} of "
+                                    f"the rollout qualifies{hint}")
     return {"data": str(target), "kind": kind, "records": kept, "of": seen}
 
 
